@@ -1,0 +1,64 @@
+"""Revoke Cloudflare Zero Trust (WARP) device registrations from a Pulumi program.
+
+::
+
+    from cloudflare_device_revocation import DeviceRevocation
+
+    DeviceRevocation(
+        "lost-laptops",
+        account_id="699d98642c564d2e855e9661899b7252",
+        registration_ids=["f174e90a-fafe-4643-bbbc-4a0ed4fc8415"],
+    )
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .client import CloudflareClient
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CloudflareError,
+    ConfigurationError,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RevocationError,
+    UnexpectedResponseError,
+)
+from .provider import DeviceRevocationProvider
+from .resource import DeviceRevocation
+from .retry import RetryPolicy
+from .settings import Settings, resolve_settings
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CloudflareClient",
+    "CloudflareError",
+    "ConfigurationError",
+    "ConflictError",
+    "DeviceRevocation",
+    "DeviceRevocationProvider",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RetryPolicy",
+    "RevocationError",
+    "Settings",
+    "UnexpectedResponseError",
+    "__version__",
+    "resolve_settings",
+]

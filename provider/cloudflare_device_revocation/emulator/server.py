@@ -1,0 +1,507 @@
+"""The emulator's HTTP side: routes, thin handlers, Cloudflare's envelope, auth and faults.
+
+Routes live under ``/client/v4`` like Cloudflare's; a control surface for tests and demos
+lives under ``/__emulator`` (unauthenticated: the server binds loopback only).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .faults import Fault, FaultBook, RequestLog, RequestRecord, sleep_bounded
+from .state import EmulatorState, Registration
+
+__all__ = ["API_PREFIX", "EmulatedAPIError", "EmulatorServer"]
+
+API_PREFIX = "/client/v4"
+CONTROL_PREFIX = "/__emulator"
+MAX_IDS_PER_REQUEST = 200
+MAX_ID_LENGTH = 36
+MAX_PER_PAGE = 1000
+DEFAULT_PER_PAGE = 10
+ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
+
+# Codes the emulator chooses where Cloudflare documents none (see the package docstring).
+CODE_INVALID_REQUEST = 1001
+CODE_NOT_FOUND = 1002
+CODE_MULTI_USER = 1003
+
+
+class EmulatedAPIError(Exception):
+    """An error answer: HTTP status plus one Cloudflare error entry."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def envelope(result: Any, result_info: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"success": True, "errors": [], "messages": [], "result": result}
+    if result_info is not None:
+        body["result_info"] = dict(result_info)
+    return body
+
+
+def failure(code: int, message: str) -> dict[str, Any]:
+    return {
+        "success": False,
+        "errors": [{"code": code, "message": message}],
+        "messages": [],
+        "result": None,
+    }
+
+
+@dataclass
+class Request:
+    """What a handler sees: the parsed request and the caller's access level."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    raw_body: bytes
+    params: dict[str, str]
+    access: str
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.raw_body)
+        except ValueError:
+            raise EmulatedAPIError(
+                400, CODE_INVALID_REQUEST, "Malformed JSON in request body"
+            ) from None
+
+    def one(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+
+Handler = Callable[["EmulatorServer", Request], tuple[int, Any]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    write: bool
+    token_only: bool
+    deprecated: bool
+
+
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
+
+
+def _offset(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        if kind != "offset":
+            raise ValueError(text)
+        return int(value)
+    except ValueError:
+        raise EmulatedAPIError(400, CODE_INVALID_REQUEST, "Invalid cursor") from None
+
+
+def _ids(values: list[str], where: str) -> list[str]:
+    if not values:
+        raise EmulatedAPIError(
+            400, CODE_INVALID_REQUEST, f"{where}: at least one registration ID is required"
+        )
+    if len(values) > MAX_IDS_PER_REQUEST:
+        raise EmulatedAPIError(
+            400,
+            CODE_INVALID_REQUEST,
+            f"{where}: at most {MAX_IDS_PER_REQUEST} registration IDs per request, "
+            f"got {len(values)}",
+        )
+    for value in values:
+        if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+            raise EmulatedAPIError(
+                400, CODE_INVALID_REQUEST, f"{where}: invalid registration ID {value!r}"
+            )
+    return values
+
+
+# -- handlers: one per API operation ------------------------------------------------
+
+
+def devices_revoke(server: EmulatorServer, req: Request) -> tuple[int, Any]:
+    body = req.json()
+    if not isinstance(body, list):
+        raise EmulatedAPIError(
+            400, CODE_INVALID_REQUEST, "Request body must be a JSON array of registration IDs"
+        )
+    server.state.set_revoked(req.params["account_id"], _ids(body, "revoke devices"), True)
+    return 200, envelope(None)
+
+
+def devices_unrevoke(server: EmulatorServer, req: Request) -> tuple[int, Any]:
+    body = req.json()
+    if not isinstance(body, list):
+        raise EmulatedAPIError(
+            400, CODE_INVALID_REQUEST, "Request body must be a JSON array of registration IDs"
+        )
+    server.state.set_revoked(req.params["account_id"], _ids(body, "unrevoke devices"), False)
+    return 200, envelope(None)
+
+
+def _no_body(req: Request) -> None:
+    if req.raw_body.strip():
+        raise EmulatedAPIError(
+            400,
+            CODE_INVALID_REQUEST,
+            "This operation takes registration IDs as ?id= query parameters, not a body",
+        )
+
+
+def registrations_revoke(server: EmulatorServer, req: Request) -> tuple[int, Any]:
+    _no_body(req)
+    ids = _ids(req.query.get("id", []), "revoke registrations")
+    server.state.set_revoked(req.params["account_id"], ids, True)
+    return 200, envelope({})
+
+
+def registrations_unrevoke(server: EmulatorServer, req: Request) -> tuple[int, Any]:
+    _no_body(req)
+    ids = _ids(req.query.get("id", []), "unrevoke registrations")
+    server.state.set_revoked(req.params["account_id"], ids, False)
+    return 200, envelope({})
+
+
+def _choice(req: Request, name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = req.one(name, default) or default
+    if value not in allowed:
+        raise EmulatedAPIError(
+            400, CODE_INVALID_REQUEST, f"Invalid {name} {value!r}; expected one of {list(allowed)}"
+        )
+    return value
+
+
+def list_registrations(server: EmulatorServer, req: Request) -> tuple[int, Any]:
+    status = _choice(req, "status", ("active", "all", "revoked"), "active")
+    sort_by = _choice(
+        req, "sort_by", ("id", "user.name", "user.email", "last_seen_at", "created_at"), "id"
+    )
+    order = _choice(req, "sort_order", ("asc", "desc"), "asc")
+    per_page_text = req.one("per_page", str(DEFAULT_PER_PAGE)) or str(DEFAULT_PER_PAGE)
+    if not per_page_text.isdigit() or not 1 <= int(per_page_text) <= MAX_PER_PAGE:
+        raise EmulatedAPIError(
+            400, CODE_INVALID_REQUEST, f"per_page must be an integer from 1 to {MAX_PER_PAGE}"
+        )
+    per_page = int(per_page_text)
+    cursor = req.one("cursor")
+    offset = _offset(cursor) if cursor else 0
+    matches = server.state.query(
+        req.params["account_id"],
+        ids=req.query.get("id", []),
+        user_ids=req.query.get("user.id", []),
+        device_id=req.one("device.id"),
+        search=req.one("search"),
+        status=status,
+        sort_by=sort_by,
+        descending=order == "desc",
+    )
+    page = matches[offset : offset + per_page]
+    more = offset + per_page < len(matches)
+    info = {
+        "count": len(page),
+        "cursor": _cursor(offset + per_page) if more else "",
+        "per_page": per_page,
+        "total_count": len(matches),
+    }
+    return 200, envelope([r.to_dict() for r in page], info)
+
+
+def _registration(server: EmulatorServer, req: Request, registration_id: str) -> Registration:
+    found = server.state.query(req.params["account_id"], ids=[registration_id], status="all")
+    if not found:
+        raise EmulatedAPIError(404, CODE_NOT_FOUND, f"Registration {registration_id} not found")
+    return found[0]
+
+
+def get_registration(server: EmulatorServer, req: Request) -> tuple[int, Any]:
+    return 200, envelope(_registration(server, req, req.params["registration_id"]).to_dict())
+
+
+def list_devices(server: EmulatorServer, req: Request) -> tuple[int, Any]:
+    devices = [
+        r.to_device_dict() for r in server.state.query(req.params["account_id"], status="all")
+    ]
+    info = {"count": len(devices), "page": 1, "per_page": len(devices), "total_count": len(devices)}
+    return 200, envelope(devices, info)
+
+
+def get_device(server: EmulatorServer, req: Request) -> tuple[int, Any]:
+    return 200, envelope(_registration(server, req, req.params["device_id"]).to_device_dict())
+
+
+_ACCOUNT = r"^/accounts/(?P<account_id>[^/]+)/devices"
+ROUTES: tuple[Route, ...] = tuple(
+    Route(method, re.compile(_ACCOUNT + suffix + "$"), handler, write, token_only, deprecated)
+    for method, suffix, handler, write, token_only, deprecated in [
+        ("POST", "/revoke", devices_revoke, True, False, True),
+        ("POST", "/unrevoke", devices_unrevoke, True, False, True),
+        ("POST", "/registrations/revoke", registrations_revoke, True, True, False),
+        ("POST", "/registrations/unrevoke", registrations_unrevoke, True, True, False),
+        ("GET", "/registrations", list_registrations, False, True, False),
+        ("GET", "/registrations/(?P<registration_id>[^/]+)", get_registration, False, True, False),
+        ("GET", "", list_devices, False, False, True),
+        ("GET", "/(?P<device_id>[^/]+)", get_device, False, False, True),
+    ]
+)
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    """A threaded HTTP server holding the emulator's state, faults and request log."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        tokens: Mapping[str, str],
+        api_keys: Mapping[tuple[str, str], str],
+    ) -> None:
+        self.state = EmulatorState()
+        self.faults = FaultBook()
+        self.requests = RequestLog()
+        self.tokens = dict(tokens)
+        self.api_keys = dict(api_keys)
+        self.latency = 0.0
+        self.ready = threading.Event()
+        super().__init__(address, _RequestHandler)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: EmulatorServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Silence the default stderr logging: the request log records everything."""
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def _dispatch(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw_body = self.rfile.read(length) if length else b""
+        query = parse_qs(parts.query, keep_blank_values=True)
+        if parts.path.startswith(CONTROL_PREFIX):
+            self._control(method, parts.path[len(CONTROL_PREFIX) :], query, raw_body)
+            return
+        path = parts.path[len(API_PREFIX) :] if parts.path.startswith(API_PREFIX) else None
+        record_path = path if path is not None else parts.path
+        auth = self._auth_scheme()
+        status: int | None = None
+        try:
+            if self.server.latency:
+                sleep_bounded(self.server.latency)
+            fault = self.server.faults.take(method, record_path)
+            if fault is not None and self._apply_fault(fault):
+                status = fault.status if fault.disconnect is None else None
+                return
+            status, body = self._api(method, path, query, raw_body)
+            self._send_json(status, body)
+        finally:
+            try:
+                parsed_body: Any = json.loads(raw_body) if raw_body else None
+            except ValueError:
+                parsed_body = raw_body.decode("utf-8", "replace")
+            self.server.requests.append(
+                RequestRecord(method, record_path, query, parsed_body, auth, status, time.time())
+            )
+
+    def _api(
+        self, method: str, path: str | None, query: dict[str, list[str]], raw_body: bytes
+    ) -> tuple[int, Any]:
+        try:
+            if path is None:
+                raise EmulatedAPIError(404, 7000, "No route for that URI")
+            for route in ROUTES:
+                match = route.pattern.match(path)
+                if match is None:
+                    continue
+                if route.method != method:
+                    continue
+                access = self._authorize(route)
+                params = match.groupdict()
+                self._check_account(params["account_id"], route)
+                request = Request(method, path, query, raw_body, params, access)
+                return route.handler(self.server, request)
+            if any(route.pattern.match(path) for route in ROUTES):
+                raise EmulatedAPIError(405, 7001, "Method not allowed for this route")
+            raise EmulatedAPIError(404, 7000, "No route for that URI")
+        except EmulatedAPIError as exc:
+            return exc.status, failure(exc.code, exc.message)
+
+    def _auth_scheme(self) -> str | None:
+        if self.headers.get("Authorization"):
+            return "token"
+        if self.headers.get("X-Auth-Key") or self.headers.get("X-Auth-Email"):
+            return "key"
+        return None
+
+    def _authorize(self, route: Route) -> str:
+        authorization = self.headers.get("Authorization")
+        key, email = self.headers.get("X-Auth-Key"), self.headers.get("X-Auth-Email")
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme != "Bearer" or not token:
+                raise EmulatedAPIError(
+                    400, 6003, "Invalid request headers: malformed Authorization header"
+                )
+            access = self.server.tokens.get(token)
+            if access is None:
+                raise EmulatedAPIError(403, 9109, "Invalid access token")
+        elif key or email:
+            if not (key and email):
+                raise EmulatedAPIError(
+                    400, 6003, "Invalid request headers: X-Auth-Key needs X-Auth-Email"
+                )
+            access = self.server.api_keys.get((email, key))
+            if access is None:
+                raise EmulatedAPIError(403, 9103, "Unknown X-Auth-Key or X-Auth-Email")
+            if route.token_only:
+                raise EmulatedAPIError(403, 10000, "Authentication error")
+        else:
+            raise EmulatedAPIError(
+                400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers"
+            )
+        if route.write and access != "write":
+            raise EmulatedAPIError(403, 10000, "Authentication error")
+        return access
+
+    def _check_account(self, account_id: str, route: Route) -> None:
+        if not ACCOUNT_ID.match(account_id):
+            raise EmulatedAPIError(
+                404,
+                7003,
+                f"Could not route to /accounts/{account_id}/devices, "
+                "perhaps your object identifier is invalid?",
+            )
+        account = self.server.state.accounts.get(account_id)
+        if account is None:
+            raise EmulatedAPIError(403, 9109, "Unauthorized to access requested resource")
+        if route.deprecated and account.multi_user:
+            raise EmulatedAPIError(
+                400,
+                CODE_MULTI_USER,
+                "This endpoint is not supported on accounts with multi-user mode enabled; "
+                "use /devices/registrations instead",
+            )
+
+    def _apply_fault(self, fault: Fault) -> bool:
+        """Apply ``fault``; True when it answered (or hung up), False to go on normally."""
+        if fault.delay:
+            sleep_bounded(fault.delay)
+        if fault.disconnect == "before_response":
+            self.close_connection = True
+            return True
+        if fault.status is None and fault.disconnect is None:
+            return False
+        status = fault.status or 200
+        if fault.body is None:
+            data = json.dumps(failure(fault.code, fault.message)).encode()
+            content_type = "application/json"
+        elif isinstance(fault.body, str):
+            data = fault.body.encode()
+            content_type = fault.headers.get("Content-Type", "text/html")
+        else:
+            data = json.dumps(fault.body).encode()
+            content_type = "application/json"
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in fault.headers.items():
+            if name.lower() not in ("content-type", "content-length"):
+                self.send_header(name, value)
+        self.end_headers()
+        if fault.disconnect == "mid_body":
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return True
+        self.wfile.write(data)
+        return True
+
+    def _send_json(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    # -- control surface ------------------------------------------------------------
+
+    def _control(
+        self, method: str, path: str, query: dict[str, list[str]], raw_body: bytes
+    ) -> None:
+        server = self.server
+        try:
+            payload: Any = json.loads(raw_body) if raw_body else {}
+            if (method, path) == ("GET", "/health"):
+                result: Any = {"ok": True}
+            elif (method, path) == ("POST", "/reset"):
+                server.state.reset()
+                server.faults.clear()
+                server.requests.clear()
+                server.latency = 0.0
+                result = {"ok": True}
+            elif (method, path) == ("POST", "/seed"):
+                result = server.state.seed(
+                    payload["account_id"],
+                    int(payload.get("count", 0)),
+                    multi_user=bool(payload.get("multi_user", False)),
+                )
+            elif (method, path) == ("GET", "/state"):
+                result = server.state.snapshot()
+            elif (method, path) == ("POST", "/faults"):
+                for raw in payload if isinstance(payload, list) else [payload]:
+                    server.faults.add(Fault.from_json(raw))
+                result = [f.to_dict() for f in server.faults.pending()]
+            elif (method, path) == ("DELETE", "/faults"):
+                server.faults.clear()
+                result = []
+            elif (method, path) == ("GET", "/requests"):
+                result = [r.to_dict() for r in server.requests.all()]
+            elif (method, path) == ("DELETE", "/requests"):
+                server.requests.clear()
+                result = []
+            elif (method, path) == ("POST", "/latency"):
+                server.latency = float(payload.get("seconds", 0.0))
+                result = {"seconds": server.latency}
+            else:
+                self._send_json(404, {"error": f"no control operation {method} {path}"})
+                return
+        except (KeyError, TypeError, ValueError) as exc:
+            self._send_json(400, {"error": str(exc)})
+            return
+        self._send_json(200, result)

@@ -1,0 +1,256 @@
+"""The emulator's in-memory world: accounts, users, devices and their registrations.
+
+Without multi-user mode an account has one registration per device, and the registration
+ID equals the device ID, as Cloudflare documents. With it, a device can carry several
+registrations (one per user), and the deprecated ``/devices`` operations refuse it.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["Account", "EmulatorState", "Registration", "User"]
+
+_NAMESPACE = uuid.UUID("5c0f1e0e-7d1b-4a4e-9a55-0c1f1a2b3c4d")
+
+
+def now() -> str:
+    """The current time as Cloudflare writes it (RFC 3339, UTC, seconds)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stable_uuid(*parts: object) -> str:
+    """A UUID derived from ``parts``: seeds give the same IDs on every run."""
+    return str(uuid.uuid5(_NAMESPACE, "/".join(str(p) for p in parts)))
+
+
+@dataclass
+class User:
+    """An enrolled person."""
+
+    id: str
+    email: str
+    name: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "email": self.email, "name": self.name}
+
+
+@dataclass
+class Registration:
+    """One WARP registration: a user's configuration on one device."""
+
+    id: str
+    device_id: str
+    device_name: str
+    user: User
+    key: str
+    created_at: str = field(default_factory=now)
+    updated_at: str = field(default_factory=now)
+    last_seen_at: str = field(default_factory=now)
+    revoked_at: str | None = None
+    deleted_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The registration as ``GET /devices/registrations`` returns it."""
+        return {
+            "id": self.id,
+            "key": self.key,
+            "key_type": "secp256r1",
+            "tunnel_type": "masque",
+            "device": {
+                "id": self.device_id,
+                "name": self.device_name,
+                "client_version": "2025.1.0",
+            },
+            "user": self.user.to_dict(),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "last_seen_at": self.last_seen_at,
+            "revoked_at": self.revoked_at,
+            "deleted_at": self.deleted_at,
+        }
+
+    def to_device_dict(self) -> dict[str, Any]:
+        """The registration as the deprecated ``GET /devices`` returns a device."""
+        return {
+            "id": self.id,
+            "name": self.device_name,
+            "key": self.key,
+            "device_type": "linux",
+            "created": self.created_at,
+            "updated": self.updated_at,
+            "last_seen": self.last_seen_at,
+            "revoked_at": self.revoked_at,
+            "deleted": self.deleted_at is not None,
+            "user": self.user.to_dict(),
+            "version": "2025.1.0",
+        }
+
+
+@dataclass
+class Account:
+    """A Cloudflare account and its registrations, in creation order."""
+
+    id: str
+    multi_user: bool = False
+    registrations: dict[str, Registration] = field(default_factory=dict)
+
+
+class EmulatorState:
+    """All accounts, guarded by one lock; every method is safe from any thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.accounts: dict[str, Account] = {}
+
+    def reset(self) -> None:
+        """Forget every account."""
+        with self.lock:
+            self.accounts.clear()
+
+    def account(self, account_id: str, *, multi_user: bool | None = None) -> Account:
+        """The account, created on first use."""
+        with self.lock:
+            account = self.accounts.setdefault(account_id, Account(account_id))
+            if multi_user is not None:
+                account.multi_user = multi_user
+            return account
+
+    def add_registration(
+        self,
+        account_id: str,
+        *,
+        registration_id: str | None = None,
+        device_id: str | None = None,
+        device_name: str | None = None,
+        user_email: str | None = None,
+        user_name: str | None = None,
+        revoked: bool = False,
+    ) -> Registration:
+        """Enroll a registration; IDs default to stable UUIDs derived from the account."""
+        with self.lock:
+            account = self.account(account_id)
+            n = len(account.registrations)
+            email = user_email or f"user{n}@example.com"
+            user_id = stable_uuid(account_id, "user", email)
+            if device_id is None:
+                device_id = registration_id or stable_uuid(account_id, "device", n)
+            if registration_id is None:
+                registration_id = (
+                    stable_uuid(account_id, "registration", device_id, email)
+                    if account.multi_user
+                    else device_id
+                )
+            registration = Registration(
+                id=registration_id,
+                device_id=device_id,
+                device_name=device_name or f"device-{n}",
+                user=User(id=user_id, email=email, name=user_name or email.split("@")[0]),
+                key=f"emulated-public-key-{registration_id}",
+                revoked_at=now() if revoked else None,
+            )
+            account.registrations[registration_id] = registration
+            return registration
+
+    def seed(self, account_id: str, count: int, *, multi_user: bool = False) -> list[str]:
+        """Enroll ``count`` registrations and return their IDs."""
+        with self.lock:
+            self.account(account_id, multi_user=multi_user)
+            return [self.add_registration(account_id).id for _ in range(count)]
+
+    def set_revoked(self, account_id: str, ids: Iterable[str], revoked: bool) -> None:
+        """Revoke or unrevoke; unknown IDs are ignored, as the emulator assumes the API does."""
+        with self.lock:
+            account = self.account(account_id)
+            stamp = now()
+            for registration_id in ids:
+                registration = account.registrations.get(registration_id)
+                if registration is None or registration.deleted_at is not None:
+                    continue
+                if revoked and registration.revoked_at is None:
+                    registration.revoked_at = stamp
+                elif not revoked:
+                    registration.revoked_at = None
+                registration.updated_at = stamp
+
+    def delete_registration(self, account_id: str, registration_id: str) -> None:
+        """Delete a registration, as a user removing a device in the dashboard would."""
+        with self.lock:
+            self.account(account_id).registrations[registration_id].deleted_at = now()
+
+    def revoked_ids(self, account_id: str) -> set[str]:
+        """IDs currently revoked in the account."""
+        with self.lock:
+            account = self.accounts.get(account_id)
+            if account is None:
+                return set()
+            return {r.id for r in account.registrations.values() if r.revoked_at is not None}
+
+    def query(
+        self,
+        account_id: str,
+        *,
+        ids: Sequence[str] = (),
+        user_ids: Sequence[str] = (),
+        device_id: str | None = None,
+        search: str | None = None,
+        status: str = "active",
+        sort_by: str = "id",
+        descending: bool = False,
+    ) -> list[Registration]:
+        """Registrations matching the filters, sorted; deleted ones are never listed."""
+        with self.lock:
+            account = self.accounts.get(account_id)
+            registrations = list(account.registrations.values()) if account else []
+        wanted_ids, wanted_users = set(ids), set(user_ids)
+        needle = search.lower() if search else None
+
+        def keep(r: Registration) -> bool:
+            if r.deleted_at is not None:
+                return False
+            if status == "active" and r.revoked_at is not None:
+                return False
+            if status == "revoked" and r.revoked_at is None:
+                return False
+            if wanted_ids and r.id not in wanted_ids:
+                return False
+            if wanted_users and r.user.id not in wanted_users:
+                return False
+            if device_id is not None and r.device_id != device_id:
+                return False
+            if needle is not None:
+                haystack = " ".join([r.id, r.device_id, r.device_name, r.user.email, r.user.name])
+                if needle not in haystack.lower():
+                    return False
+            return True
+
+        def sort_key(r: Registration) -> str:
+            return (
+                {
+                    "user.name": r.user.name,
+                    "user.email": r.user.email,
+                    "last_seen_at": r.last_seen_at,
+                    "created_at": r.created_at,
+                }.get(sort_by, r.id)
+                + "\0"
+                + r.id
+            )
+
+        return sorted(filter(keep, registrations), key=sort_key, reverse=descending)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every account and registration as plain data (for the control surface)."""
+        with self.lock:
+            return {
+                account.id: {
+                    "multi_user": account.multi_user,
+                    "registrations": [r.to_dict() for r in account.registrations.values()],
+                }
+                for account in self.accounts.values()
+            }

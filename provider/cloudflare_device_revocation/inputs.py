@@ -1,0 +1,168 @@
+"""The resource's inputs: validated with precise messages, and normalized.
+
+Normalizing makes equal declarations compare equal: IDs are stripped, UUIDs lower-cased
+(they are case-insensitive), duplicates dropped and the list sorted, so re-ordering or
+re-formatting the list is no change. Values still unknown during a preview pass through.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi.runtime.rpc import UNKNOWN
+
+from .client import ENDPOINTS, MAX_REGISTRATION_ID_LENGTH
+
+__all__ = ["ACCOUNT_ID", "ENDPOINT", "REGISTRATION_IDS", "Failure", "is_unknown", "normalize"]
+
+ACCOUNT_ID = "account_id"
+REGISTRATION_IDS = "registration_ids"
+ENDPOINT = "endpoint"
+DEFAULT_ENDPOINT = "devices"
+
+_ACCOUNT_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_ID_CHARS = re.compile(r"^[A-Za-z0-9-]+$")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One problem with one input property."""
+
+    property: str
+    reason: str
+
+
+def is_unknown(value: object) -> bool:
+    """Whether the engine marked ``value`` unknown (a preview of a not-yet-known Output)."""
+    return isinstance(value, str) and value == UNKNOWN
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _account_id(value: object) -> tuple[object, list[Failure]]:
+    if is_unknown(value):
+        return value, []
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return value, [
+            Failure(
+                ACCOUNT_ID,
+                "account_id is required: the 32-character hexadecimal ID of the Cloudflare "
+                "account (dashboard: Account home, Account ID).",
+            )
+        ]
+    if not isinstance(value, str):
+        return value, [
+            Failure(
+                ACCOUNT_ID,
+                f"account_id must be a string, got {type(value).__name__} {_describe(value)}.",
+            )
+        ]
+    stripped = value.strip()
+    if not _ACCOUNT_ID.match(stripped):
+        return value, [
+            Failure(
+                ACCOUNT_ID,
+                f"account_id must be 32 hexadecimal characters, got {_describe(value)} "
+                f"({len(stripped)} characters).",
+            )
+        ]
+    return stripped.lower(), []
+
+
+def _registration_id(index: int, value: object) -> tuple[str | None, list[Failure]]:
+    where = f"registration_ids[{index}]"
+    if not isinstance(value, str):
+        return None, [
+            Failure(
+                REGISTRATION_IDS,
+                f"{where} must be a string, got {type(value).__name__} {_describe(value)}.",
+            )
+        ]
+    stripped = value.strip()
+    if not stripped:
+        return None, [Failure(REGISTRATION_IDS, f"{where} is empty.")]
+    if len(stripped) > MAX_REGISTRATION_ID_LENGTH:
+        return None, [
+            Failure(
+                REGISTRATION_IDS,
+                f"{where} {_describe(stripped)} is {len(stripped)} characters long; Cloudflare "
+                f"registration IDs are at most {MAX_REGISTRATION_ID_LENGTH}.",
+            )
+        ]
+    if not _ID_CHARS.match(stripped):
+        return None, [
+            Failure(
+                REGISTRATION_IDS,
+                f"{where} {_describe(stripped)} may contain only letters, digits and '-' "
+                "(a registration ID looks like f174e90a-fafe-4643-bbbc-4a0ed4fc8415).",
+            )
+        ]
+    return (stripped.lower() if _UUID.match(stripped) else stripped), []
+
+
+def _registration_ids(value: object) -> tuple[object, list[Failure]]:
+    if is_unknown(value):
+        return value, []
+    if value is None:
+        return value, [
+            Failure(
+                REGISTRATION_IDS,
+                "registration_ids is required: a list of registration IDs to revoke.",
+            )
+        ]
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
+        return value, [
+            Failure(
+                REGISTRATION_IDS,
+                "registration_ids must be a list of strings, got "
+                f"{type(value).__name__} {_describe(value)}.",
+            )
+        ]
+    if not value:
+        return value, [
+            Failure(
+                REGISTRATION_IDS,
+                "registration_ids is empty: declare at least one registration ID to revoke.",
+            )
+        ]
+    known: set[str] = set()
+    unknown: list[object] = []
+    failures: list[Failure] = []
+    for index, item in enumerate(value):
+        if is_unknown(item):
+            unknown.append(item)
+            continue
+        normalized, problems = _registration_id(index, item)
+        failures += problems
+        if normalized is not None:
+            known.add(normalized)
+    return sorted(known) + unknown, failures
+
+
+def _endpoint(value: object) -> tuple[object, list[Failure]]:
+    if value is None:
+        return DEFAULT_ENDPOINT, []
+    if is_unknown(value) or value in ENDPOINTS:
+        return value, []
+    return value, [
+        Failure(
+            ENDPOINT,
+            f"endpoint must be one of {', '.join(map(repr, ENDPOINTS))}, got {_describe(value)}.",
+        )
+    ]
+
+
+def normalize(news: Mapping[str, Any]) -> tuple[dict[str, Any], list[Failure]]:
+    """The normalized inputs and every problem found (empty when valid)."""
+    account_id, account_failures = _account_id(news.get(ACCOUNT_ID))
+    ids, id_failures = _registration_ids(news.get(REGISTRATION_IDS))
+    endpoint, endpoint_failures = _endpoint(news.get(ENDPOINT))
+    inputs = {ACCOUNT_ID: account_id, REGISTRATION_IDS: ids, ENDPOINT: endpoint}
+    return inputs, account_failures + id_failures + endpoint_failures
