@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, get_args
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
 from . import __version__
 from .errors import (
@@ -425,7 +425,8 @@ def _caused_by(exc: BaseException, types: tuple[type[BaseException], ...]) -> bo
         if id(current) in seen or current is None:
             continue
         seen.add(id(current))
-        if isinstance(current, types):
+        # urllib3 makes NewConnectionError (refused, unreachable) a ConnectTimeoutError.
+        if isinstance(current, types) and not isinstance(current, NewConnectionError):
             return True
         if isinstance(current, BaseException):
             pending.extend(current.args)

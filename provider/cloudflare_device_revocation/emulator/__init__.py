@@ -128,7 +128,10 @@ class Emulator:
     def start(self) -> Emulator:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="cloudflare-emulator", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="cloudflare-emulator",
+                daemon=True,
             )
             self._thread.start()
         return self

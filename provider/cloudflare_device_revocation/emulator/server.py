@@ -318,25 +318,30 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         path = parts.path[len(API_PREFIX) :] if parts.path.startswith(API_PREFIX) else None
         record_path = path if path is not None else parts.path
-        auth = self._auth_scheme()
-        status: int | None = None
+
+        def record(status: int | None) -> None:
+            # Recorded before answering, so a client that got its answer finds it logged.
+            try:
+                body: Any = json.loads(raw_body) if raw_body else None
+            except ValueError:
+                body = raw_body.decode("utf-8", "replace")
+            self.server.requests.append(
+                RequestRecord(
+                    method, record_path, query, body, self._auth_scheme(), status, time.time()
+                )
+            )
+
         try:
             if self.server.latency:
                 sleep_bounded(self.server.latency)
             fault = self.server.faults.take(method, record_path)
-            if fault is not None and self._apply_fault(fault):
-                status = fault.status if fault.disconnect is None else None
+            if fault is not None and self._apply_fault(fault, record):
                 return
             status, body = self._api(method, path, query, raw_body)
+            record(status)
             self._send_json(status, body)
-        finally:
-            try:
-                parsed_body: Any = json.loads(raw_body) if raw_body else None
-            except ValueError:
-                parsed_body = raw_body.decode("utf-8", "replace")
-            self.server.requests.append(
-                RequestRecord(method, record_path, query, parsed_body, auth, status, time.time())
-            )
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (a timeout test); nothing to do
 
     def _api(
         self, method: str, path: str | None, query: dict[str, list[str]], raw_body: bytes
@@ -417,16 +422,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 "use /devices/registrations instead",
             )
 
-    def _apply_fault(self, fault: Fault) -> bool:
+    def _apply_fault(self, fault: Fault, record: Callable[[int | None], None]) -> bool:
         """Apply ``fault``; True when it answered (or hung up), False to go on normally."""
         if fault.delay:
             sleep_bounded(fault.delay)
         if fault.disconnect == "before_response":
+            record(None)
             self.close_connection = True
             return True
         if fault.status is None and fault.disconnect is None:
             return False
         status = fault.status or 200
+        record(status)
         if fault.body is None:
             data = json.dumps(failure(fault.code, fault.message)).encode()
             content_type = "application/json"
