@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from cloudflare_device_revocation import CloudflareClient, RetryPolicy, Settings
 from cloudflare_device_revocation.emulator import DEFAULT_TOKEN, Emulator
 from cloudflare_device_revocation.settings import ApiToken, Credentials
-
-ACCOUNT = "699d98642c564d2e855e9661899b7252"
-OTHER_ACCOUNT = "0123456789abcdef0123456789abcdef"
+from support import ACCOUNT, OTHER_ACCOUNT, ClientFactory, SleepRecorder
 
 
 @pytest.fixture
@@ -23,22 +21,9 @@ def emulator() -> Iterator[Emulator]:
         yield emu
 
 
-class SleepRecorder:
-    """Records the waits a retry policy asks for, without sleeping."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
 @pytest.fixture
 def sleeps() -> SleepRecorder:
     return SleepRecorder()
-
-
-ClientFactory = Callable[..., CloudflareClient]
 
 
 @pytest.fixture
@@ -54,9 +39,7 @@ def make_client(emulator: Emulator, sleeps: SleepRecorder) -> Iterator[ClientFac
         timeout: tuple[float, float] = (5.0, 5.0),
     ) -> CloudflareClient:
         settings = Settings(credentials or ApiToken(DEFAULT_TOKEN), emulator.base_url)
-        policy = RetryPolicy(
-            max_attempts=max_attempts, total_timeout=total_timeout, sleep=sleeps
-        )
+        policy = RetryPolicy(max_attempts=max_attempts, total_timeout=total_timeout, sleep=sleeps)
         client = CloudflareClient(settings, retry=policy, timeout=timeout)
         made.append(client)
         return client

@@ -6,7 +6,6 @@ import socket
 import time
 
 import pytest
-from conftest import ACCOUNT, ClientFactory, SleepRecorder
 
 from cloudflare_device_revocation import (
     APIConnectionError,
@@ -26,6 +25,7 @@ from cloudflare_device_revocation import (
 )
 from cloudflare_device_revocation.emulator import DEFAULT_API_KEY, DEFAULT_EMAIL, Emulator
 from cloudflare_device_revocation.settings import ApiKey, ApiToken
+from support import ACCOUNT, ClientFactory, SleepRecorder
 
 REVOKE_DEVICES = r"/devices/revoke$"
 REVOKE_REGISTRATIONS = r"/devices/registrations/revoke$"
@@ -80,8 +80,9 @@ def test_a_failing_batch_names_what_was_and_was_not_revoked(
 ) -> None:
     """Batch 3 of 5 failing: 400 IDs revoked, 600 not, and the error says exactly that."""
     ids = emulator.state.seed(ACCOUNT, 1000)
-    emulator.inject(method="POST", path=REVOKE_DEVICES, status=400, code=1001,
-                    message="bad batch", skip=2)
+    emulator.inject(
+        method="POST", path=REVOKE_DEVICES, status=400, code=1001, message="bad batch", skip=2
+    )
     with pytest.raises(RevocationError) as caught:
         client.revoke(ACCOUNT, ids)
     error = caught.value
@@ -170,8 +171,12 @@ def test_success_false_with_200_is_an_error(emulator: Emulator, client: Cloudfla
     ids = emulator.state.seed(ACCOUNT, 1)
     emulator.inject(
         status=200,
-        body={"success": False, "errors": [{"code": 1234, "message": "nope"}], "messages": [],
-              "result": None},
+        body={
+            "success": False,
+            "errors": [{"code": 1234, "message": "nope"}],
+            "messages": [],
+            "result": None,
+        },
     )
     with pytest.raises(APIStatusError, match=r"HTTP 200 with success=false: \[1234\] nope"):
         client.revoke_batch(ACCOUNT, ids)
@@ -289,8 +294,11 @@ def test_a_connection_broken_mid_answer_says_the_request_may_have_applied(
 ) -> None:
     """A body cut short is a connection error that warns the request may have applied."""
     ids = emulator.state.seed(ACCOUNT, 1)
-    emulator.inject(status=200, body={"success": True, "errors": [], "messages": [],
-                                      "result": None}, disconnect="mid_body")
+    emulator.inject(
+        status=200,
+        body={"success": True, "errors": [], "messages": [], "result": None},
+        disconnect="mid_body",
+    )
     with pytest.raises(APIConnectionError, match="may have been applied"):
         client.revoke_batch(ACCOUNT, ids)
 

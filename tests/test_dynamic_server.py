@@ -1,0 +1,208 @@
+"""The real ``pulumi.dynamic`` provider server, driven over gRPC as the engine drives it."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import struct_pb2
+from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+
+from cloudflare_device_revocation import DeviceRevocationProvider
+from cloudflare_device_revocation.emulator import DEFAULT_TOKEN, Emulator
+from support import ACCOUNT
+
+URN = "urn:pulumi:dev::test::pulumi-python:dynamic/cloudflare:DeviceRevocation::lost-laptops"
+SECRET_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SERIALIZED = serialize_provider(DeviceRevocationProvider())
+
+
+class ProviderProcess:
+    """``python -m pulumi.dynamic`` in a subprocess, its stdout collected line by line."""
+
+    def __init__(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDFLARE_")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-u", "-m", "pulumi.dynamic", "127.0.0.1:1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        port = int(self.process.stdout.readline().strip())
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def stop(self) -> str:
+        self.channel.close()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self._reader.join(timeout=5)
+        assert self.process.stderr is not None
+        return self.process.stderr.read()
+
+
+def struct(values: dict[str, Any]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(values)
+    return message
+
+
+def plain(message: struct_pb2.Struct) -> dict[str, Any]:
+    from google.protobuf.json_format import MessageToDict
+
+    converted: dict[str, Any] = MessageToDict(message)
+    return converted
+
+
+@pytest.fixture
+def server(emulator: Emulator) -> Iterator[ProviderProcess]:
+    process = ProviderProcess()
+    config = {
+        # The engine sends secret config wrapped; the server unwraps it before configure().
+        "cloudflare:apiToken": {SECRET_KEY: SECRET_SIG, "value": DEFAULT_TOKEN},
+        "cloudflare:baseUrl": emulator.base_url,
+        "cloudflare:minBackoff": "0",
+        "cloudflare:retries": "1",
+    }
+    process.stub.Configure(provider_pb2.ConfigureRequest(args=struct(config)))
+    yield process
+    process.stop()
+
+
+def props(**values: Any) -> dict[str, Any]:
+    return {"__provider": SERIALIZED, **values}
+
+
+def check(server: ProviderProcess, news: dict[str, Any]) -> provider_pb2.CheckResponse:
+    request = provider_pb2.CheckRequest(urn=URN, olds=struct({}), news=struct(news))
+    response: provider_pb2.CheckResponse = server.stub.Check(request)
+    return response
+
+
+def test_lifecycle_through_the_dynamic_provider_server(
+    emulator: Emulator, server: ProviderProcess
+) -> None:
+    """Check, Diff, Create, Update, Read and Delete over gRPC, checked against the emulator."""
+    ids = emulator.state.seed(ACCOUNT, 4)
+    checked = check(server, props(account_id=ACCOUNT.upper(), registration_ids=[ids[1], ids[0]]))
+    assert list(checked.failures) == []
+    inputs = plain(checked.inputs)
+    assert inputs["account_id"] == ACCOUNT
+    assert inputs["registration_ids"] == sorted(ids[:2])
+
+    created = server.stub.Create(provider_pb2.CreateRequest(urn=URN, properties=checked.inputs))
+    outs = plain(created.properties)
+    assert outs["revoked_ids"] == sorted(ids[:2])
+    assert emulator.state.revoked_ids(ACCOUNT) == set(ids[:2])
+
+    news = check(server, props(account_id=ACCOUNT, registration_ids=ids[:3])).inputs
+    diff = server.stub.Diff(
+        provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=news)
+    )
+    assert diff.changes == provider_pb2.DiffResponse.DIFF_SOME
+    assert list(diff.replaces) == []
+    emulator.requests.clear()
+    updated = server.stub.Update(
+        provider_pb2.UpdateRequest(id=created.id, urn=URN, olds=created.properties, news=news)
+    )
+    [request] = emulator.requests.matching("POST", r"/revoke$")
+    assert request.body == [ids[2]]
+
+    same = server.stub.Diff(
+        provider_pb2.DiffRequest(id=created.id, urn=URN, olds=updated.properties, news=news)
+    )
+    assert same.changes == provider_pb2.DiffResponse.DIFF_NONE
+
+    emulator.state.set_revoked(ACCOUNT, [ids[0]], False)
+    read = server.stub.Read(
+        provider_pb2.ReadRequest(id=created.id, urn=URN, properties=updated.properties)
+    )
+    assert read.id == created.id
+    assert plain(read.inputs)["registration_ids"] == sorted(ids[1:3])
+    assert plain(read.properties)["revoked_ids"] == sorted(ids[1:3])
+
+    emulator.requests.clear()
+    server.stub.Delete(
+        provider_pb2.DeleteRequest(id=created.id, urn=URN, properties=read.properties)
+    )
+    assert emulator.requests.all() == []
+    stderr = server.stop()
+    output = "\n".join(server.lines)
+    assert "stay revoked" in output
+    assert "no longer revoked in Cloudflare" in output
+    assert DEFAULT_TOKEN not in output + stderr
+
+
+def test_account_change_is_a_replacement(emulator: Emulator, server: ProviderProcess) -> None:
+    """Diff reports a replacement on account_id."""
+    olds = struct(props(account_id=ACCOUNT, registration_ids=["a"], endpoint="devices"))
+    news = struct(props(account_id="f" * 32, registration_ids=["a"], endpoint="devices"))
+    diff = server.stub.Diff(provider_pb2.DiffRequest(id="x", urn=URN, olds=olds, news=news))
+    assert diff.changes == provider_pb2.DiffResponse.DIFF_SOME
+    assert list(diff.replaces) == ["account_id"]
+
+
+def test_check_failures_reach_the_engine(server: ProviderProcess) -> None:
+    """Invalid inputs come back as CheckFailures with property and reason."""
+    response = check(server, props(account_id="nope", registration_ids=[]))
+    assert [(f.property, f.reason) for f in response.failures] == [
+        ("account_id", "account_id must be 32 hexadecimal characters, got 'nope' (4 characters)."),
+        (
+            "registration_ids",
+            "registration_ids is empty: declare at least one registration ID to revoke.",
+        ),
+    ]
+
+
+def test_api_failure_is_a_grpc_error_with_cloudflare_details(
+    emulator: Emulator, server: ProviderProcess
+) -> None:
+    """Create failing with 403/10000 fails the RPC; the message carries code and hint, no token."""
+    ids = emulator.state.seed(ACCOUNT, 1)
+    emulator.inject(status=403, code=10000, message="Authentication error")
+    inputs = check(server, props(account_id=ACCOUNT, registration_ids=ids)).inputs
+    with pytest.raises(grpc.RpcError) as caught:
+        server.stub.Create(provider_pb2.CreateRequest(urn=URN, properties=inputs))
+    details = caught.value.details()
+    assert "[10000] Authentication error" in details
+    assert "Zero Trust Write" in details
+    assert DEFAULT_TOKEN not in details
+    assert emulator.state.revoked_ids(ACCOUNT) == set()
+
+
+def test_outputs_and_serialized_provider_hold_no_credential(
+    emulator: Emulator, server: ProviderProcess
+) -> None:
+    """What the engine would store in state carries neither the token nor the config."""
+    ids = emulator.state.seed(ACCOUNT, 1)
+    inputs = check(server, props(account_id=ACCOUNT, registration_ids=ids)).inputs
+    created = server.stub.Create(provider_pb2.CreateRequest(urn=URN, properties=inputs))
+    stored = created.SerializeToString() + inputs.SerializeToString()
+    assert DEFAULT_TOKEN.encode() not in stored
+    assert set(plain(created.properties)) == {
+        "__provider",
+        "account_id",
+        "registration_ids",
+        "endpoint",
+        "revoked_ids",
+    }
+    assert DEFAULT_TOKEN.encode() not in base64.b64decode(SERIALIZED)
