@@ -1,0 +1,36 @@
+# Two commands matter: `make demo` (the quickstart against a local emulator) and `make test`.
+# Both set up what they need on a fresh machine: a virtualenv in .venv and a Pulumi CLI
+# (the one on PATH, else a pinned build cached outside the repository: scripts/pulumi-cli).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint demo bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# The Pulumi CLI is looked up (or built, once) before pytest so that its progress shows;
+# the end-to-end tests skip with the reason when none can be had, except under CI=true.
+test: lint
+	@cli_bin="$$(scripts/pulumi-cli)" || cli_bin=""; \
+	PULUMI_CLI_BIN="$$cli_bin" $(BIN)/python -m pytest
+
+demo: $(STAMP)
+	@cli_bin="$$(scripts/pulumi-cli)" && \
+	PATH="$$cli_bin:$$PATH" $(BIN)/python scripts/demo.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/revoke.py
+
+clean:
+	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
