@@ -1,8 +1,8 @@
 """Quickstart: revoke the registrations listed in stack config.
 
-    pulumi config set accountId 699d98642c564d2e855e9661899b7252
-    pulumi config set --path 'registrationIds[0]' f174e90a-fafe-4643-bbbc-4a0ed4fc8415
-    pulumi up
+pulumi config set accountId 699d98642c564d2e855e9661899b7252
+pulumi config set --path 'registrationIds[0]' f174e90a-fafe-4643-bbbc-4a0ed4fc8415
+pulumi up
 """
 
 from __future__ import annotations

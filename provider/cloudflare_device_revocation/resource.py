@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import pulumi
 from pulumi.dynamic import Resource
 
-from .client import Endpoint
 from .inputs import ACCOUNT_ID, ENDPOINT, REGISTRATION_IDS
 from .provider import REVOKED_IDS, DeviceRevocationProvider
 
@@ -39,7 +38,7 @@ class DeviceRevocation(Resource, module="cloudflare", name="DeviceRevocation"):
         *,
         account_id: pulumi.Input[str],
         registration_ids: pulumi.Input[Sequence[pulumi.Input[str]]],
-        endpoint: pulumi.Input[Endpoint] = "devices",
+        endpoint: pulumi.Input[str] = "devices",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """Declare registrations to revoke.
