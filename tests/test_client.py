@@ -398,3 +398,39 @@ def test_batch_size_guard(client: CloudflareClient) -> None:
     """revoke_batch refuses more than 200 IDs rather than letting the API reject them."""
     with pytest.raises(ValueError, match="1 to 200"):
         client.revoke_batch(ACCOUNT, ["a"] * 201)
+
+
+def test_batches_in_flight_are_bounded_and_all_land(
+    emulator: Emulator, client: CloudflareClient
+) -> None:
+    """max_in_flight=3 sends 1,000 IDs as 5 batches, never more than 3 at once."""
+    ids = emulator.state.seed(ACCOUNT, 1000)
+    emulator.set_latency(0.05)
+    client.revoke(ACCOUNT, ids, max_in_flight=3)
+    requests = emulator.requests.matching("POST", REVOKE_DEVICES)
+    assert len(requests) == 5
+    assert sorted(i for r in requests for i in r.body) == sorted(ids)
+    assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
+    assert emulator.max_concurrent_requests() == 3
+
+
+def test_a_failure_in_flight_stops_new_batches_and_names_what_landed(
+    emulator: Emulator, client: CloudflareClient
+) -> None:
+    """With batches in flight, a failure stops new ones; the error lists exactly what landed."""
+    ids = emulator.state.seed(ACCOUNT, 2000)
+    # The first request to arrive fails at once; every other one answers after 0.2 s, so
+    # the failure is seen while exactly one other batch is in flight.
+    emulator.inject(method="POST", path=REVOKE_DEVICES, status=400, code=1001)
+    emulator.inject(method="POST", path=REVOKE_DEVICES, status=None, delay=0.2, times=-1)
+    with pytest.raises(RevocationError) as caught:
+        client.revoke(ACCOUNT, ids, max_in_flight=2)
+    error = caught.value
+    landed = emulator.state.revoked_ids(ACCOUNT)
+    assert len(emulator.requests.matching("POST", REVOKE_DEVICES)) == 2
+    assert len(landed) == 200
+    assert set(error.revoked) == landed
+    assert set(error.not_revoked) == set(ids) - landed
+    emulator.clear_faults()
+    client.revoke(ACCOUNT, error.not_revoked, max_in_flight=2)
+    assert emulator.state.revoked_ids(ACCOUNT) == set(ids)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Literal, get_args
 
 import requests
@@ -125,31 +126,62 @@ class CloudflareClient:
         *,
         endpoint: Endpoint = "devices",
         progress: Progress | None = None,
+        max_in_flight: int = 1,
     ) -> None:
-        """Revoke every ID, in batches of ``MAX_IDS_PER_REQUEST``, in order.
+        """Revoke every ID, in batches of ``MAX_IDS_PER_REQUEST``.
 
-        Raises ``RevocationError`` naming what was and was not revoked when a batch fails.
+        Up to ``max_in_flight`` batches are sent at once (each request retries on its own,
+        honouring Retry-After). After a failure no new batch starts; the ones in flight
+        finish, then ``RevocationError`` names what was and was not revoked.
         """
+        if max_in_flight < 1:
+            raise ValueError(f"Expected max_in_flight >= 1 but received {max_in_flight!r}")
         ids = list(registration_ids)
         batches = [
             ids[i : i + MAX_IDS_PER_REQUEST] for i in range(0, len(ids), MAX_IDS_PER_REQUEST)
         ]
+        accepted: set[int] = set()
+        failures: dict[int, CloudflareError] = {}
         done = 0
-        for number, batch in enumerate(batches, start=1):
-            try:
-                self.revoke_batch(account_id, batch, endpoint=endpoint)
-            except CloudflareError as exc:
-                raise RevocationError(
-                    account_id=account_id,
-                    batch=number,
-                    batches=len(batches),
-                    revoked=ids[:done],
-                    not_revoked=ids[done:],
-                    cause=exc,
-                ) from exc
-            done += len(batch)
-            if progress is not None:
-                progress(done, len(ids), number, len(batches))
+        with ThreadPoolExecutor(max_workers=max(1, min(max_in_flight, len(batches)))) as pool:
+            pending: dict[Future[None], int] = {}
+            queued = iter(range(len(batches)))
+            while True:
+                while not failures and len(pending) < max_in_flight:
+                    index = next(queued, None)
+                    if index is None:
+                        break
+                    future = pool.submit(
+                        self.revoke_batch, account_id, batches[index], endpoint=endpoint
+                    )
+                    pending[future] = index
+                if not pending:
+                    break
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    index = pending.pop(future)
+                    error = future.exception()
+                    if isinstance(error, CloudflareError):
+                        failures[index] = error
+                    elif error is not None:
+                        raise error
+                    else:
+                        accepted.add(index)
+                        done += len(batches[index])
+                        if progress is not None:
+                            progress(done, len(ids), len(accepted), len(batches))
+        if failures:
+            first = min(failures)
+            raise RevocationError(
+                account_id=account_id,
+                batch=first + 1,
+                batches=len(batches),
+                revoked=[i for n in sorted(accepted) for i in batches[n]],
+                not_revoked=[
+                    i for n, batch in enumerate(batches) if n not in accepted for i in batch
+                ],
+                cause=failures[first],
+            ) from failures[first]
 
     def revoke_batch(
         self, account_id: str, registration_ids: Sequence[str], *, endpoint: Endpoint = "devices"

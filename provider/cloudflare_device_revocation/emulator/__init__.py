@@ -118,6 +118,10 @@ class Emulator:
         """Delay every API answer by ``seconds`` (benchmarks)."""
         self._server.latency = seconds
 
+    def max_concurrent_requests(self) -> int:
+        """The most API requests the emulator has handled at the same time."""
+        return self._server.max_in_flight
+
     def reset(self) -> None:
         """Forget accounts, faults, latency and the request log."""
         self._server.state.reset()

@@ -282,7 +282,9 @@ class EmulatorServer(ThreadingHTTPServer):
         self.tokens = dict(tokens)
         self.api_keys = dict(api_keys)
         self.latency = 0.0
-        self.ready = threading.Event()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._in_flight_lock = threading.Lock()
         super().__init__(address, _RequestHandler)
 
 
@@ -331,10 +333,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 )
             )
 
+        server = self.server
+        with server._in_flight_lock:
+            server.in_flight += 1
+            server.max_in_flight = max(server.max_in_flight, server.in_flight)
         try:
-            if self.server.latency:
-                sleep_bounded(self.server.latency)
-            fault = self.server.faults.take(method, record_path)
+            if server.latency:
+                sleep_bounded(server.latency)
+            fault = server.faults.take(method, record_path)
             if fault is not None and self._apply_fault(fault, record):
                 return
             status, body = self._api(method, path, query, raw_body)
@@ -342,6 +348,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send_json(status, body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (a timeout test); nothing to do
+        finally:
+            with server._in_flight_lock:
+                server.in_flight -= 1
 
     def _api(
         self, method: str, path: str | None, query: dict[str, list[str]], raw_body: bytes
