@@ -33,6 +33,7 @@ from .errors import (
     RevocationError,
     UnexpectedResponseError,
 )
+from .lookup import find_registrations
 from .provider import DeviceRevocationProvider
 from .resource import DeviceRevocation
 from .retry import RetryPolicy
@@ -60,5 +61,6 @@ __all__ = [
     "Settings",
     "UnexpectedResponseError",
     "__version__",
+    "find_registrations",
     "resolve_settings",
 ]

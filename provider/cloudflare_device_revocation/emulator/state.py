@@ -138,7 +138,7 @@ class EmulatorState:
             account = self.account(account_id)
             n = len(account.registrations)
             email = user_email or f"user{n}@example.com"
-            user_id = stable_uuid(account_id, "user", email)
+            user_id = stable_uuid(account_id, "user", email.lower())
             if device_id is None:
                 device_id = registration_id or stable_uuid(account_id, "device", n)
             if registration_id is None:
