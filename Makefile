@@ -18,6 +18,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	@for example in examples/*/; do \
+	  [ -f "$$example/__main__.py" ] || continue; \
+	  $(BIN)/mypy --no-error-summary "$$example" || exit 1; \
+	done
 
 # The Pulumi CLI is looked up (or built, once) before pytest so that its progress shows;
 # the end-to-end tests skip with the reason when none can be had, except under CI=true.

@@ -56,7 +56,7 @@ def test_non_uuid_ids_keep_their_case() -> None:
         (
             {"account_id": 42, "registration_ids": [UUID_A]},
             "account_id",
-            "account_id must be a string, got int 42.",
+            "account_id must be a string, got number 42.",
         ),
         ({"account_id": ACCOUNT}, "registration_ids", "registration_ids is required"),
         (
@@ -67,17 +67,17 @@ def test_non_uuid_ids_keep_their_case() -> None:
         (
             {"account_id": ACCOUNT, "registration_ids": UUID_A},
             "registration_ids",
-            "registration_ids must be a list of strings, got str",
+            "registration_ids must be a list of strings, got string",
         ),
         (
             {"account_id": ACCOUNT, "registration_ids": {"a": 1}},
             "registration_ids",
-            "must be a list of strings, got dict",
+            "must be a list of strings, got object",
         ),
         (
             {"account_id": ACCOUNT, "registration_ids": [UUID_A, 7]},
             "registration_ids",
-            "registration_ids[1] must be a string, got int 7.",
+            "registration_ids[1] must be a string, got number 7.",
         ),
         (
             {"account_id": ACCOUNT, "registration_ids": ["  "]},

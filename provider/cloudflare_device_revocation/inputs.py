@@ -42,8 +42,26 @@ def is_unknown(value: object) -> bool:
 
 
 def _describe(value: object) -> str:
+    """A short rendering of a value; whole numbers as Pulumi's numbers arrive (floats) print."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind(value: object) -> str:
+    """The value's type in Pulumi's terms: what the program passed, not Python's wire type."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    return type(value).__name__
 
 
 def _account_id(value: object) -> tuple[object, list[Failure]]:
@@ -61,7 +79,7 @@ def _account_id(value: object) -> tuple[object, list[Failure]]:
         return value, [
             Failure(
                 ACCOUNT_ID,
-                f"account_id must be a string, got {type(value).__name__} {_describe(value)}.",
+                f"account_id must be a string, got {_kind(value)} {_describe(value)}.",
             )
         ]
     stripped = value.strip()
@@ -82,7 +100,7 @@ def _registration_id(index: int, value: object) -> tuple[str | None, list[Failur
         return None, [
             Failure(
                 REGISTRATION_IDS,
-                f"{where} must be a string, got {type(value).__name__} {_describe(value)}.",
+                f"{where} must be a string, got {_kind(value)} {_describe(value)}.",
             )
         ]
     stripped = value.strip()
@@ -122,7 +140,7 @@ def _registration_ids(value: object) -> tuple[object, list[Failure]]:
             Failure(
                 REGISTRATION_IDS,
                 "registration_ids must be a list of strings, got "
-                f"{type(value).__name__} {_describe(value)}.",
+                f"{_kind(value)} {_describe(value)}.",
             )
         ]
     if not value:

@@ -118,6 +118,10 @@ class Emulator:
         """Delay every API answer by ``seconds`` (benchmarks)."""
         self._server.latency = seconds
 
+    def arrivals(self) -> int:
+        """API requests received so far, counted on arrival (even those never answered)."""
+        return self._server.arrivals
+
     def max_concurrent_requests(self) -> int:
         """The most API requests the emulator has handled at the same time."""
         return self._server.max_in_flight
@@ -128,6 +132,7 @@ class Emulator:
         self._server.faults.clear()
         self._server.requests.clear()
         self._server.latency = 0.0
+        self._server.arrivals = 0
 
     def start(self) -> Emulator:
         if self._thread is None:

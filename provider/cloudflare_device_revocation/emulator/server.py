@@ -284,6 +284,7 @@ class EmulatorServer(ThreadingHTTPServer):
         self.latency = 0.0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.arrivals = 0
         self._in_flight_lock = threading.Lock()
         super().__init__(address, _RequestHandler)
 
@@ -335,6 +336,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
         server = self.server
         with server._in_flight_lock:
+            server.arrivals += 1
             server.in_flight += 1
             server.max_in_flight = max(server.max_in_flight, server.in_flight)
         try:
@@ -490,6 +492,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 server.faults.clear()
                 server.requests.clear()
                 server.latency = 0.0
+                server.arrivals = 0
                 result = {"ok": True}
             elif (method, path) == ("POST", "/seed"):
                 result = server.state.seed(

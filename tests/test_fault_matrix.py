@@ -1,0 +1,322 @@
+"""The fault matrix: every fault the emulator can inject, through the client and the provider.
+
+For each case: the outcome (revoked, or which error), how many requests reached the server,
+which waits the retry policy asked for, and a bound on wall time. Through the client, waits
+are recorded instead of slept; through the provider (which builds its own client from stack
+config, as in a deployment), they are slept for real, so Retry-After values stay small.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any
+
+import pytest
+from pulumi.dynamic import ConfigureRequest
+from pulumi.dynamic.config import Config
+
+from cloudflare_device_revocation import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CloudflareError,
+    DeviceRevocationProvider,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RevocationError,
+    UnexpectedResponseError,
+)
+from cloudflare_device_revocation.emulator import DEFAULT_TOKEN, Emulator
+from support import ACCOUNT, ClientFactory, SleepRecorder
+
+ATTEMPTS = 3  # the client's max_attempts, and the provider's cloudflare:retries + 1
+ENVELOPE_FAILURE = {
+    "success": False,
+    "errors": [{"code": 1234, "message": "accepted but refused"}],
+    "messages": [],
+    "result": None,
+}
+
+
+def http_date_in(seconds: float) -> str:
+    return formatdate(time.time() + seconds, usegmt=True)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the matrix."""
+
+    name: str
+    faults: Callable[[], list[dict[str, Any]]]
+    outcome: type[CloudflareError] | None  # None: the IDs end up revoked
+    requests: int
+    waits: tuple[tuple[float, float], ...] = ()  # (low, high) per wait, client path
+    bound: float = 2.0  # seconds of wall time, provider path included
+    provider: bool = True  # timeouts are a transport matter: client path only
+    message: str = ""
+    timeout: tuple[float, float] = (5.0, 5.0)
+
+
+def once(**fault: Any) -> Callable[[], list[dict[str, Any]]]:
+    return lambda: [fault]
+
+
+def always(**fault: Any) -> Callable[[], list[dict[str, Any]]]:
+    return lambda: [{**fault, "times": -1}]
+
+
+BACKOFF_1 = (0.5, 1.0)  # the client path's policy: 0.5 s doubled per retry, + up to 0.5 jitter
+BACKOFF_2 = (1.0, 1.5)
+
+CASES = [
+    Case(
+        "429 Retry-After: 1",
+        once(status=429, headers={"Retry-After": "1"}),
+        None,
+        2,
+        ((1.0, 1.0),),
+        bound=3.0,
+    ),
+    Case(
+        "429 Retry-After: HTTP date",
+        lambda: [{"status": 429, "headers": {"Retry-After": http_date_in(2)}}],
+        None,
+        2,
+        ((0.0, 2.0),),
+        bound=4.0,
+    ),
+    Case(
+        "429 retry-after-ms: 250",
+        once(status=429, headers={"retry-after-ms": "250"}),
+        None,
+        2,
+        ((0.25, 0.25),),
+    ),
+    Case("429 without Retry-After", once(status=429), None, 2, (BACKOFF_1,)),
+    # Retry-After: 0 is honoured as "retry now": no wait at all.
+    Case(
+        "429 persistent, Retry-After: 0",
+        always(status=429, headers={"Retry-After": "0"}),
+        RateLimitError,
+        ATTEMPTS,
+        (),
+        message="HTTP 429 after 3 attempts",
+    ),
+    Case("500 once", once(status=500), None, 2, (BACKOFF_1,)),
+    Case("502 once", once(status=502), None, 2, (BACKOFF_1,)),
+    Case("503 once", once(status=503), None, 2, (BACKOFF_1,)),
+    Case("504 once", once(status=504), None, 2, (BACKOFF_1,)),
+    Case("503 twice", lambda: [{"status": 503, "times": 2}], None, 3, (BACKOFF_1, BACKOFF_2)),
+    Case(
+        "502 HTML once",
+        once(status=502, body="<html>502 Bad Gateway</html>"),
+        None,
+        2,
+        (BACKOFF_1,),
+    ),
+    Case(
+        "503 persistent",
+        always(status=503, message="overloaded"),
+        InternalServerError,
+        ATTEMPTS,
+        (BACKOFF_1, BACKOFF_2),
+        message="[1000] overloaded",
+    ),
+    Case(
+        "502 HTML persistent",
+        always(status=502, body="<html>Bad Gateway</html>"),
+        InternalServerError,
+        ATTEMPTS,
+        (BACKOFF_1, BACKOFF_2),
+        message="not Cloudflare's JSON envelope",
+    ),
+    Case(
+        "200 success=false",
+        once(status=200, body=ENVELOPE_FAILURE),
+        APIStatusError,
+        1,
+        message="success=false: [1234] accepted but refused",
+    ),
+    Case(
+        "400", once(status=400, code=1001, message="bad"), BadRequestError, 1, message="[1001] bad"
+    ),
+    Case(
+        "401",
+        once(status=401, code=10000, message="Authentication error"),
+        AuthenticationError,
+        1,
+        message="Zero Trust Write",
+    ),
+    Case(
+        "403 code 10000",
+        once(status=403, code=10000, message="Authentication error"),
+        PermissionDeniedError,
+        1,
+        message="[10000] Authentication error",
+    ),
+    Case(
+        "404 code 7003",
+        once(status=404, code=7003, message="Could not route"),
+        NotFoundError,
+        1,
+        message="check account_id",
+    ),
+    Case(
+        "200 HTML body",
+        once(status=200, body="<html>maintenance</html>"),
+        UnexpectedResponseError,
+        1,
+        message="'<html>maintenance</html>'",
+    ),
+    Case(
+        "200 empty body",
+        once(status=200, body=""),
+        UnexpectedResponseError,
+        1,
+        message="'<empty body>'",
+    ),
+    Case(
+        "200 truncated JSON",
+        once(status=200, body='{"success": true, "errors": [], "res'),
+        UnexpectedResponseError,
+        1,
+        message="not Cloudflare's JSON envelope",
+    ),
+    Case(
+        "reset before the answer, once", once(disconnect="before_response"), None, 2, (BACKOFF_1,)
+    ),
+    Case(
+        "reset before the answer, persistent",
+        always(disconnect="before_response"),
+        APIConnectionError,
+        ATTEMPTS,
+        (BACKOFF_1, BACKOFF_2),
+        message="no answer",
+    ),
+    Case(
+        "reset mid-answer",
+        once(
+            status=200,
+            body={"success": True, "errors": [], "messages": [], "result": None},
+            disconnect="mid_body",
+        ),
+        APIConnectionError,
+        1,
+        message="may have been applied",
+    ),
+    Case(
+        "never answers (read timeout)",
+        always(status=None, delay=1.0),
+        APITimeoutError,
+        ATTEMPTS,
+        (BACKOFF_1, BACKOFF_2),
+        provider=False,
+        timeout=(1.0, 0.3),
+        message="no answer in time",
+    ),
+    Case(
+        "slow, just under the timeout",
+        once(status=None, delay=0.2),
+        None,
+        1,
+        provider=False,
+        timeout=(1.0, 0.5),
+    ),
+]
+
+
+def arm(emulator: Emulator, case: Case) -> list[str]:
+    ids = emulator.state.seed(ACCOUNT, 3)
+    for fault in case.faults():
+        emulator.inject(**{"method": "POST", **fault})
+    return ids
+
+
+def settle(emulator: Emulator) -> None:
+    """Let the server finish handlers that the client stopped waiting for."""
+    deadline = time.monotonic() + 3
+    while emulator._server.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_through_the_client(
+    emulator: Emulator, make_client: ClientFactory, sleeps: SleepRecorder, case: Case
+) -> None:
+    """The client's outcome, request count and requested waits for this fault."""
+    ids = arm(emulator, case)
+    client = make_client(max_attempts=ATTEMPTS, timeout=case.timeout)
+    started = time.monotonic()
+    if case.outcome is None:
+        client.revoke(ACCOUNT, ids)
+        assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
+    else:
+        with pytest.raises(RevocationError) as caught:
+            client.revoke(ACCOUNT, ids)
+        assert type(caught.value.cause) is case.outcome
+        assert case.message in str(caught.value)
+        assert caught.value.not_revoked == tuple(ids)
+    elapsed = time.monotonic() - started
+    settle(emulator)
+    assert emulator.arrivals() == case.requests
+    assert len(sleeps.delays) == len(case.waits)
+    for delay, (low, high) in zip(sleeps.delays, case.waits, strict=True):
+        assert low <= delay <= high
+    assert elapsed < case.bound
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.provider], ids=lambda c: c.name)
+def test_through_the_provider(emulator: Emulator, case: Case) -> None:
+    """The provider fails the deployment (or revokes) exactly as the client does."""
+    ids = arm(emulator, case)
+    provider = DeviceRevocationProvider()
+    config = {
+        "cloudflare:apiToken": DEFAULT_TOKEN,
+        "cloudflare:baseUrl": emulator.base_url,
+        "cloudflare:retries": str(ATTEMPTS - 1),
+        "cloudflare:minBackoff": "0",
+    }
+    provider.configure(ConfigureRequest(Config(config, "test")))
+    inputs = provider.check({}, {"account_id": ACCOUNT, "registration_ids": ids}).inputs
+    started = time.monotonic()
+    if case.outcome is None:
+        outs = provider.create(inputs).outs or {}
+        assert outs["revoked_ids"] == sorted(ids)
+        assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
+    else:
+        with pytest.raises(RevocationError) as caught:
+            provider.create(inputs)
+        assert type(caught.value.cause) is case.outcome
+        assert case.message in str(caught.value)
+        assert DEFAULT_TOKEN not in str(caught.value)
+    assert time.monotonic() - started < case.bound
+    settle(emulator)
+    assert emulator.arrivals() == case.requests
+
+
+def test_connection_refused(sleeps: SleepRecorder) -> None:
+    """Nothing listening: APIConnectionError after 3 attempts (2 waits), well under a second."""
+    from cloudflare_device_revocation import CloudflareClient, RetryPolicy, Settings
+    from cloudflare_device_revocation.settings import ApiToken
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = CloudflareClient(
+        Settings(ApiToken(DEFAULT_TOKEN), f"http://127.0.0.1:{port}/client/v4"),
+        retry=RetryPolicy(max_attempts=ATTEMPTS, sleep=sleeps),
+    )
+    started = time.monotonic()
+    with pytest.raises(RevocationError) as caught:
+        client.revoke(ACCOUNT, ["a"])
+    assert type(caught.value.cause) is APIConnectionError
+    assert len(sleeps.delays) == ATTEMPTS - 1
+    assert time.monotonic() - started < 1.0

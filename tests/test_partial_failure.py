@@ -1,0 +1,107 @@
+"""Partial failure: a large revocation that fails part-way converges on the next run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pulumi.dynamic import ConfigureRequest
+from pulumi.dynamic.config import Config
+
+from cloudflare_device_revocation import DeviceRevocationProvider, RevocationError
+from cloudflare_device_revocation.emulator import DEFAULT_TOKEN, Emulator
+from support import ACCOUNT
+
+REVOKES = r"/devices/revoke$"
+
+
+def provider_for(emulator: Emulator) -> DeviceRevocationProvider:
+    provider = DeviceRevocationProvider()
+    config = {
+        "cloudflare:apiToken": DEFAULT_TOKEN,
+        "cloudflare:baseUrl": emulator.base_url,
+        "cloudflare:retries": "1",
+        "cloudflare:minBackoff": "0",
+    }
+    provider.configure(ConfigureRequest(Config(config, "test")))
+    return provider
+
+
+def inputs(provider: DeviceRevocationProvider, ids: list[str]) -> dict[str, Any]:
+    result = provider.check({}, {"account_id": ACCOUNT, "registration_ids": ids})
+    assert result.failures == []
+    return result.inputs
+
+
+def test_create_of_1000_with_batch_3_failing_then_converging(emulator: Emulator) -> None:
+    """Batch 3 of 5 fails for good: 400 revoked and named; the next create revokes the rest."""
+    ids = sorted(emulator.state.seed(ACCOUNT, 1000))
+    provider = provider_for(emulator)
+    emulator.inject(method="POST", path=REVOKES, status=500, message="down", skip=2, times=-1)
+    with pytest.raises(RevocationError) as caught:
+        provider.create(inputs(provider, ids))
+    error = caught.value
+    assert (error.batch, error.batches) == (3, 5)
+    assert error.revoked == tuple(ids[:400]) and error.not_revoked == tuple(ids[400:])
+    assert emulator.state.revoked_ids(ACCOUNT) == set(ids[:400])
+    message = str(error)
+    assert "Revoked before the failure (400 of 1000)" in message
+    assert "Not revoked (600 of 1000)" in message and "and 580 more" in message
+    # 2 good batches + batch 3 and its one retry; nothing after the failure.
+    assert len(emulator.requests.matching("POST", REVOKES)) == 4
+
+    emulator.clear_faults()
+    emulator.requests.clear()
+    outs = provider.create(inputs(provider, ids)).outs or {}
+    assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
+    assert outs["revoked_ids"] == ids
+    # Re-revoking the first 400 is harmless; still the floor of ceil(1000/200) requests.
+    assert len(emulator.requests.matching("POST", REVOKES)) == 5
+    assert emulator.requests.matching(path="unrevoke") == []
+
+
+def test_update_failing_half_way_is_completed_by_the_next_update(emulator: Emulator) -> None:
+    """An update adding 600 IDs fails at batch 2 of 3; Pulumi keeps the old state, and the
+    next update (same olds) revokes everything that is still missing."""
+    ids = sorted(emulator.state.seed(ACCOUNT, 610))
+    provider = provider_for(emulator)
+    created = provider.create(inputs(provider, ids[:10]))
+    olds = created.outs or {}
+    news = inputs(provider, ids)
+    emulator.inject(method="POST", path=REVOKES, status=503, skip=1, times=-1)
+    with pytest.raises(RevocationError) as caught:
+        provider.update(created.id, olds, news)
+    assert len(caught.value.revoked) == 200
+    assert len(emulator.state.revoked_ids(ACCOUNT)) == 210
+
+    emulator.clear_faults()
+    outs = provider.update(created.id, olds, news).outs or {}
+    assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
+    assert outs["registration_ids"] == ids and outs["revoked_ids"] == ids
+
+
+sets = st.sets(st.integers(min_value=0, max_value=59), min_size=1, max_size=30)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(old=sets, new=sets)
+def test_diff_and_update_revoke_exactly_the_set_difference(old: set[int], new: set[int]) -> None:
+    """For any old and new declarations: update revokes exactly new - old, never unrevokes,
+    and diff reports a change exactly when the sets differ."""
+    with Emulator() as emulator:
+        pool = emulator.state.seed(ACCOUNT, 60)
+        provider = provider_for(emulator)
+        old_ids, new_ids = [pool[i] for i in old], [pool[i] for i in new]
+        created = provider.create(inputs(provider, old_ids))
+        olds = created.outs or {}
+        news = inputs(provider, new_ids)
+        assert provider.diff(created.id, olds, news).changes is (set(old_ids) != set(new_ids))
+        emulator.requests.clear()
+        outs = provider.update(created.id, olds, news).outs or {}
+        sent = [i for r in emulator.requests.matching("POST", REVOKES) for i in r.body]
+        assert sorted(sent) == sorted(set(new_ids) - set(old_ids))
+        assert emulator.requests.matching(path="unrevoke") == []
+        assert emulator.state.revoked_ids(ACCOUNT) == set(old_ids) | set(new_ids)
+        assert set(outs["revoked_ids"]) == set(old_ids) | set(new_ids)
