@@ -137,45 +137,45 @@ def _ids(values: list[str], where: str) -> list[str]:
 # -- handlers: one per API operation ------------------------------------------------
 
 
-def devices_revoke(server: EmulatorServer, req: Request) -> tuple[int, Any]:
+def _body_ids(req: Request, where: str) -> list[str]:
+    """IDs from a bare JSON array body (the deprecated operations)."""
     body = req.json()
     if not isinstance(body, list):
         raise EmulatedAPIError(
             400, CODE_INVALID_REQUEST, "Request body must be a JSON array of registration IDs"
         )
-    server.state.set_revoked(req.params["account_id"], _ids(body, "revoke devices"), True)
-    return 200, envelope(None)
+    return _ids(body, where)
 
 
-def devices_unrevoke(server: EmulatorServer, req: Request) -> tuple[int, Any]:
-    body = req.json()
-    if not isinstance(body, list):
-        raise EmulatedAPIError(
-            400, CODE_INVALID_REQUEST, "Request body must be a JSON array of registration IDs"
-        )
-    server.state.set_revoked(req.params["account_id"], _ids(body, "unrevoke devices"), False)
-    return 200, envelope(None)
-
-
-def _no_body(req: Request) -> None:
+def _query_ids(req: Request, where: str) -> list[str]:
+    """IDs from repeated ``?id=`` parameters; these operations take no body."""
     if req.raw_body.strip():
         raise EmulatedAPIError(
             400,
             CODE_INVALID_REQUEST,
             "This operation takes registration IDs as ?id= query parameters, not a body",
         )
+    return _ids(req.query.get("id", []), where)
+
+
+def devices_revoke(server: EmulatorServer, req: Request) -> tuple[int, Any]:
+    server.state.set_revoked(req.params["account_id"], _body_ids(req, "revoke devices"), True)
+    return 200, envelope(None)
+
+
+def devices_unrevoke(server: EmulatorServer, req: Request) -> tuple[int, Any]:
+    server.state.set_revoked(req.params["account_id"], _body_ids(req, "unrevoke devices"), False)
+    return 200, envelope(None)
 
 
 def registrations_revoke(server: EmulatorServer, req: Request) -> tuple[int, Any]:
-    _no_body(req)
-    ids = _ids(req.query.get("id", []), "revoke registrations")
+    ids = _query_ids(req, "revoke registrations")
     server.state.set_revoked(req.params["account_id"], ids, True)
     return 200, envelope({})
 
 
 def registrations_unrevoke(server: EmulatorServer, req: Request) -> tuple[int, Any]:
-    _no_body(req)
-    ids = _ids(req.query.get("id", []), "unrevoke registrations")
+    ids = _query_ids(req, "unrevoke registrations")
     server.state.set_revoked(req.params["account_id"], ids, False)
     return 200, envelope({})
 
