@@ -75,25 +75,26 @@ class Project:
             (root / "__main__.py").write_text(program)
             # The project's virtualenv option points at this test run's environment.
             (root / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
-        (tmp / "state").mkdir()
-        (tmp / "home").mkdir()
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CLOUDFLARE_", "PULUMI_")) and k != "VIRTUAL_ENV"
-        }
-        # `python3` on PATH is this test run's interpreter, as after `source .venv/bin/activate`.
-        path = os.pathsep.join([cli_bin, str(Path(sys.prefix) / "bin"), env.get("PATH", "")])
-        env.update(
-            PATH=path,
-            PULUMI_HOME=str(tmp / "home"),
-            PULUMI_BACKEND_URL=f"file://{tmp / 'state'}",
-            PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
-            PULUMI_SKIP_UPDATE_CHECK="1",
-            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
-        )
-        project = cls(root=root, cli_bin=cli_bin, env=env)
+        project = cls(root=root, cli_bin=cli_bin, env=_environment(tmp, cli_bin))
         project.run("stack", "init", "dev")
+        return project
+
+    @classmethod
+    def from_example(cls, tmp: Path, cli_bin: str, example: str, *, stack: str = "dev") -> Project:
+        """A copy of ``examples/<example>`` (stack files and data included), on stack ``stack``.
+
+        The example's ``virtualenv: venv`` option points at this test run's environment; a
+        committed ``Pulumi.<stack>.yaml`` is used as the stack's config, as in a user's clone.
+        """
+        root = tmp / "project"
+        shutil.copytree(
+            REPO / "examples" / example,
+            root,
+            ignore=shutil.ignore_patterns("venv", ".venv", "__pycache__"),
+        )
+        (root / "venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+        project = cls(root=root, cli_bin=cli_bin, env=_environment(tmp, cli_bin))
+        project.run("stack", "init", stack)
         return project
 
     def run(self, *args: str, check: bool = True, timeout: float = 180) -> Run:
@@ -138,3 +139,25 @@ class Project:
 
     def all_output(self) -> str:
         return "\n".join(run.output for run in self.runs)
+
+
+def _environment(tmp: Path, cli_bin: str) -> dict[str, str]:
+    """The CLI's environment: backend and PULUMI_HOME under ``tmp``, no ambient credentials."""
+    (tmp / "state").mkdir()
+    (tmp / "home").mkdir()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CLOUDFLARE_", "PULUMI_")) and k != "VIRTUAL_ENV"
+    }
+    # `python3` on PATH is this test run's interpreter, as after `source .venv/bin/activate`.
+    path = os.pathsep.join([cli_bin, str(Path(sys.prefix) / "bin"), env.get("PATH", "")])
+    env.update(
+        PATH=path,
+        PULUMI_HOME=str(tmp / "home"),
+        PULUMI_BACKEND_URL=f"file://{tmp / 'state'}",
+        PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,
+        PULUMI_SKIP_UPDATE_CHECK="1",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
+    )
+    return env
