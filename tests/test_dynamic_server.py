@@ -15,6 +15,7 @@ import pytest
 from google.protobuf import struct_pb2
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+from pulumi.runtime.rpc import UNKNOWN
 
 from cloudflare_device_revocation import DeviceRevocationProvider
 from cloudflare_device_revocation.emulator import DEFAULT_TOKEN, Emulator
@@ -206,3 +207,20 @@ def test_outputs_and_serialized_provider_hold_no_credential(
         "revoked_ids",
     }
     assert DEFAULT_TOKEN.encode() not in base64.b64decode(SERIALIZED)
+
+
+def test_unknown_values_in_preview_pass_check_and_diff(server: ProviderProcess) -> None:
+    """IDs unknown at preview (an Output of another resource) pass Check and make Diff a
+    change, as the engine sends them: the wire sentinel, decoded by the server."""
+    news = props(account_id=ACCOUNT, registration_ids=UNKNOWN, endpoint="devices")
+    checked = check(server, news)
+    assert list(checked.failures) == []
+    assert plain(checked.inputs)["registration_ids"] == UNKNOWN
+    olds = struct(props(account_id=ACCOUNT, registration_ids=["a"], endpoint="devices"))
+    diff = server.stub.Diff(
+        provider_pb2.DiffRequest(id="x", urn=URN, olds=olds, news=checked.inputs)
+    )
+    assert diff.changes == provider_pb2.DiffResponse.DIFF_SOME
+    assert list(diff.replaces) == []
+    partly = check(server, props(account_id=ACCOUNT, registration_ids=["a", UNKNOWN]))
+    assert list(partly.failures) == []

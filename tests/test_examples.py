@@ -515,12 +515,6 @@ def test_ids_from_outputs_preview_lists_ids_once_the_producer_exists(
 
 
 @pytest.mark.cli
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider: inputs.is_unknown() does not recognize pulumi.output.Unknown, which "
-    "pulumi.dynamic's Check passes for a registration_ids Output unknown at preview time; "
-    "remove this mark once the provider accepts it",
-)
 def test_ids_from_outputs_first_preview_shows_unknown_ids(
     tmp_path: Path, cli_bin: str, api: Emulator
 ) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN
 
 from cloudflare_device_revocation.inputs import normalize
@@ -16,8 +17,9 @@ UUID_A = "f174e90a-fafe-4643-bbbc-4a0ed4fc8415"
 UUID_B = "11ffb86f-3f0c-4306-b4a2-e62f872b166a"
 
 
-def test_normalizes_whitespace_case_duplicates_and_order() -> None:
-    """Stripped, UUIDs lower-cased, de-duplicated, sorted; account lower-cased; default endpoint."""
+def test_normalizes_whitespace_case_and_duplicates_keeping_order() -> None:
+    """Stripped, UUIDs lower-cased, first occurrence kept in declared order; account
+    lower-cased; default endpoint."""
     inputs, failures = normalize(
         {
             "account_id": f" {ACCOUNT.upper()} ",
@@ -133,7 +135,19 @@ def test_unknown_values_pass_through() -> None:
         {"account_id": ACCOUNT, "registration_ids": [UUID_B, UNKNOWN, UUID_A]}
     )
     assert failures == []
-    assert inputs["registration_ids"] == [UUID_B, UUID_A, UNKNOWN]
+    assert inputs["registration_ids"] == [UUID_B, UNKNOWN, UUID_A]
+
+
+def test_unknown_objects_from_the_provider_server_pass_through() -> None:
+    """pulumi.dynamic hands check an ``Unknown`` object, not the wire string: not a failure."""
+    unknown = Unknown()
+    inputs, failures = normalize(
+        {"account_id": unknown, "registration_ids": [UUID_A, unknown], "endpoint": unknown}
+    )
+    assert failures == []
+    assert inputs["registration_ids"] == [UUID_A, unknown]
+    _inputs, failures = normalize({"account_id": ACCOUNT, "registration_ids": unknown})
+    assert failures == []
 
 
 uuids = st.uuids().map(str)
@@ -143,12 +157,13 @@ id_lists = st.lists(
 
 
 @given(id_lists)
-def test_normalization_is_idempotent_and_order_free(ids: list[str]) -> None:
-    """normalize(normalize(x)) == normalize(x), and shuffling the input changes nothing."""
+def test_normalization_is_idempotent_and_keeps_the_set(ids: list[str]) -> None:
+    """normalize(normalize(x)) == normalize(x); the result is the distinct canonical IDs in
+    first-seen order, and a shuffled input yields the same set."""
     first, failures = normalize({"account_id": ACCOUNT, "registration_ids": ids})
     assert failures == []
     second, _ = normalize(first)
     assert second == first
+    assert first["registration_ids"] == list(dict.fromkeys(i.strip().lower() for i in ids))
     reversed_, _ = normalize({"account_id": ACCOUNT, "registration_ids": ids[::-1]})
-    assert reversed_ == first
-    assert first["registration_ids"] == sorted({i.strip().lower() for i in ids})
+    assert set(reversed_["registration_ids"]) == set(first["registration_ids"])

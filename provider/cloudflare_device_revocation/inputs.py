@@ -1,8 +1,10 @@
 """The resource's inputs: validated with precise messages, and normalized.
 
 Normalizing makes equal declarations compare equal: IDs are stripped, UUIDs lower-cased
-(they are case-insensitive), duplicates dropped and the list sorted, so re-ordering or
-re-formatting the list is no change. Values still unknown during a preview pass through.
+(they are case-insensitive) and duplicates dropped, keeping the first. The declared order
+is kept, so that a line added to a list shows in a preview as one added element (Pulumi
+compares lists position by position); re-ordering is still no change, because the
+provider's diff compares sets. Values still unknown during a preview pass through.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN
 
 from .client import ENDPOINTS, MAX_REGISTRATION_ID_LENGTH
@@ -37,8 +40,12 @@ class Failure:
 
 
 def is_unknown(value: object) -> bool:
-    """Whether the engine marked ``value`` unknown (a preview of a not-yet-known Output)."""
-    return isinstance(value, str) and value == UNKNOWN
+    """Whether ``value`` is not known yet (a preview of an Output from another resource).
+
+    The dynamic-provider server hands unknowns to check and diff as ``Unknown`` objects;
+    the wire form is the ``UNKNOWN`` sentinel string.
+    """
+    return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
 
 
 def _describe(value: object) -> str:
@@ -150,18 +157,19 @@ def _registration_ids(value: object) -> tuple[object, list[Failure]]:
                 "registration_ids is empty: declare at least one registration ID to revoke.",
             )
         ]
-    known: set[str] = set()
-    unknown: list[object] = []
+    seen: set[str] = set()
+    ordered: list[object] = []
     failures: list[Failure] = []
     for index, item in enumerate(value):
         if is_unknown(item):
-            unknown.append(item)
+            ordered.append(item)
             continue
         normalized, problems = _registration_id(index, item)
         failures += problems
-        if normalized is not None:
-            known.add(normalized)
-    return sorted(known) + unknown, failures
+        if normalized is not None and normalized not in seen:
+            seen.add(normalized)
+            ordered.append(normalized)
+    return ordered, failures
 
 
 def _endpoint(value: object) -> tuple[object, list[Failure]]:
