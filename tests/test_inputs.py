@@ -140,7 +140,7 @@ def test_unknown_values_pass_through() -> None:
 
 def test_unknown_objects_from_the_provider_server_pass_through() -> None:
     """pulumi.dynamic hands check an ``Unknown`` object, not the wire string: not a failure."""
-    unknown = Unknown()
+    unknown = Unknown()  # type: ignore[no-untyped-call]
     inputs, failures = normalize(
         {"account_id": unknown, "registration_ids": [UUID_A, unknown], "endpoint": unknown}
     )
