@@ -33,8 +33,15 @@ demo: $(STAMP)
 	@cli_bin="$$(scripts/pulumi-cli)" && \
 	PATH="$$cli_bin:$$PATH" $(BIN)/python scripts/demo.py
 
+# Every benchmark table, about 7 minutes; benchmarks/README.md records a run and its machine.
+# The official SDK and matplotlib are installed for the benchmarks only.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/revoke.py
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
+	@cli_bin="$$(scripts/pulumi-cli)" && export PULUMI_CLI_BIN="$$cli_bin" && \
+	$(BIN)/python -m benchmarks.revoke && \
+	$(BIN)/python -m benchmarks.update && \
+	$(BIN)/python -m benchmarks.state_size && \
+	$(BIN)/python -m benchmarks.overhead
 
 clean:
 	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print figures as tables; run each with ``python -m benchmarks.NAME``."""
