@@ -6,7 +6,7 @@ Approaches, side by side on the same emulator with the same injected latency:
   loop). Measured up to ``--naive-max`` IDs, extrapolated linearly above (marked ``~``).
 - ``sdk``: the official ``cloudflare`` Python SDK, as a user would script it: batches of
   200 by hand through ``client.zero_trust.devices.revoke.create``, one after another.
-- ``ours k``: ``CloudflareClient.revoke(..., max_in_flight=k)``; the provider uses k=1.
+- ``ours k``: ``CloudflareClient.revoke(..., max_in_flight=k)``; the provider uses k=4.
 
 Each run happens in a fresh subprocess (``benchmarks/revoke_worker.py``) so that its CPU time and
 peak RSS are the client's alone; the emulator runs here, in this process. Every run is
@@ -318,9 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--no-429", action="store_true", help="skip the 429-burst runs")
     parser.add_argument(
-        "--emulator-as-shipped",
+        "--emulator-nagle",
         action="store_true",
-        help="keep the emulator's ~40 ms Nagle delay per request (see harness.emulator_nodelay)",
+        help="turn Nagle's algorithm back on in the emulator, as before the TCP_NODELAY fix "
+        "(~40 ms per request; see harness.emulator_nodelay)",
     )
     args = parser.parse_args(argv)
     return main_guard(lambda: run(args))
@@ -330,7 +331,7 @@ def run(args: argparse.Namespace) -> None:
     latency: float = args.latency
     sizes: list[int] = args.sizes
     round_trip = emulator_round_trip()
-    emulator_nodelay(not args.emulator_as_shipped)
+    emulator_nodelay(not args.emulator_nagle)
     header(
         "revoke: N registration IDs against the emulator",
         [
@@ -338,7 +339,7 @@ def run(args: argparse.Namespace) -> None:
             "emulator round trip at 0 ms latency: "
             + ", ".join(f"{k} {v:.1f} ms" for k, v in round_trip.items())
             + "; this run: "
-            + ("as shipped" if args.emulator_as_shipped else "TCP_NODELAY"),
+            + ("Nagle on" if args.emulator_nagle else "TCP_NODELAY"),
             "wall s: client-side, from the first request to the last answer (median of "
             f"{SHORT_RUN_REPEATS} when a run is expected under {SHORT_RUN:g} s); excludes "
             "interpreter start and imports",
