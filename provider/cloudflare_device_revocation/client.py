@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ENDPOINTS",
     "MAX_IDS_PER_REQUEST",
+    "MAX_IN_FLIGHT",
     "MAX_REGISTRATION_ID_LENGTH",
     "CloudflareClient",
     "Endpoint",
@@ -61,6 +62,8 @@ MAX_REGISTRATION_ID_LENGTH = 36
 IDS_PER_LOOKUP = 50
 LIST_PAGE_SIZE = 100
 MAX_LIST_PAGES = 1_000
+# Batches a revoke may keep in flight at once; the connection pool is sized to match.
+MAX_IN_FLIGHT = 16
 # (connect, read) seconds for every request.
 DEFAULT_TIMEOUT = (10.0, 30.0)
 
@@ -99,7 +102,7 @@ class CloudflareClient:
         self._retry = retry or settings.retry_policy()
         self._timeout = timeout
         self._session = session or requests.Session()
-        adapter = RetryingAdapter(self._retry)
+        adapter = RetryingAdapter(self._retry, pool_maxsize=MAX_IN_FLIGHT)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._session.headers["User-Agent"] = f"cloudflare-device-revocation/{__version__}"
@@ -134,8 +137,10 @@ class CloudflareClient:
         honouring Retry-After). After a failure no new batch starts; the ones in flight
         finish, then ``RevocationError`` names what was and was not revoked.
         """
-        if max_in_flight < 1:
-            raise ValueError(f"Expected max_in_flight >= 1 but received {max_in_flight!r}")
+        if not 1 <= max_in_flight <= MAX_IN_FLIGHT:
+            raise ValueError(
+                f"Expected 1 <= max_in_flight <= {MAX_IN_FLIGHT} but received {max_in_flight!r}"
+            )
         ids = list(registration_ids)
         batches = [
             ids[i : i + MAX_IDS_PER_REQUEST] for i in range(0, len(ids), MAX_IDS_PER_REQUEST)

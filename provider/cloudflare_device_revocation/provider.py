@@ -38,6 +38,10 @@ __all__ = ["REVOKED_IDS", "DeviceRevocationProvider"]
 REVOKED_IDS = "revoked_ids"
 # Print a progress line every this many batches during long revocations.
 PROGRESS_EVERY = 5
+# Batches of 200 IDs in flight at once: 4 makes a large revocation about 4 times faster
+# with the same number of requests (benchmarks/README.md); with the engine's default
+# --parallel 8 that bounds a deployment to 32 requests at a time.
+MAX_IN_FLIGHT = 4
 
 
 def _say(message: str) -> None:
@@ -108,7 +112,9 @@ class DeviceRevocationProvider(ResourceProvider):
         ids: list[str] = list(props[REGISTRATION_IDS])
         endpoint: Endpoint = props.get(ENDPOINT) or "devices"
         with self._client() as client:
-            client.revoke(account_id, ids, endpoint=endpoint, progress=_progress)
+            client.revoke(
+                account_id, ids, endpoint=endpoint, progress=_progress, max_in_flight=MAX_IN_FLIGHT
+            )
         _say(f"revoked {_plural(len(ids))} in account {account_id}")
         outs = {
             ACCOUNT_ID: account_id,
@@ -127,7 +133,13 @@ class DeviceRevocationProvider(ResourceProvider):
         removed = sorted(old_ids - set(new_ids))
         if added:
             with self._client() as client:
-                client.revoke(account_id, added, endpoint=endpoint, progress=_progress)
+                client.revoke(
+                    account_id,
+                    added,
+                    endpoint=endpoint,
+                    progress=_progress,
+                    max_in_flight=MAX_IN_FLIGHT,
+                )
             _say(f"revoked {_plural(len(added))} newly declared in account {account_id}")
         if removed:
             _say(
