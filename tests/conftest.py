@@ -9,7 +9,14 @@ import pytest
 from cloudflare_device_revocation import CloudflareClient, RetryPolicy, Settings
 from cloudflare_device_revocation.emulator import DEFAULT_TOKEN, Emulator
 from cloudflare_device_revocation.settings import ApiToken, Credentials
+from pulumi_cli import find_cli
 from support import ACCOUNT, OTHER_ACCOUNT, ClientFactory, SleepRecorder
+
+
+@pytest.fixture(scope="session")
+def cli_bin() -> str:
+    """The bin dir of the real Pulumi CLI (skips, or fails under CI, when there is none)."""
+    return find_cli()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cloudflare_device_revocation.emulator import DEFAULT_TOKEN, Emulator
-from pulumi_cli import Project, find_cli
+from pulumi_cli import Project
 from support import ACCOUNT
 
 pytestmark = pytest.mark.cli
@@ -109,9 +109,9 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator) -> Project:
+def project(tmp_path_factory: pytest.TempPathFactory, cli_bin: str, emulator: Emulator) -> Project:
     project = Project.create(
-        tmp_path_factory.mktemp("bad-input"), find_cli(), program=HEADER, name="bad-input"
+        tmp_path_factory.mktemp("bad-input"), cli_bin, program=HEADER, name="bad-input"
     )
     project.env.update(CLOUDFLARE_API_TOKEN=DEFAULT_TOKEN, CLOUDFLARE_BASE_URL=emulator.base_url)
     return project

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cloudflare_device_revocation.emulator import Emulator
-from pulumi_cli import Project, find_cli
+from pulumi_cli import Project
 from support import ACCOUNT
 
 pytestmark = pytest.mark.cli
@@ -16,11 +16,6 @@ pytestmark = pytest.mark.cli
 # A token distinctive enough that finding it anywhere means it leaked.
 TOKEN = "cf-e2e-token-7f3a9c2e5b1d48e6a0c4"
 REVOKES = r"/revoke$"
-
-
-@pytest.fixture(scope="session")
-def cli_bin() -> str:
-    return find_cli()
 
 
 @pytest.fixture

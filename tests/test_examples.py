@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from cloudflare_device_revocation.emulator import DEFAULT_TOKEN, Emulator
-from pulumi_cli import REPO, Project, find_cli
+from pulumi_cli import REPO, Project
 from support import ACCOUNT, OTHER_ACCOUNT
 
 EXAMPLES = REPO / "examples"
@@ -43,11 +43,6 @@ def _example_module(example: str, name: str) -> ModuleType:
 
 offboarding_csv = _example_module("offboarding-from-file", "offboarding_csv")
 inactive_registrations = _example_module("ids-from-outputs", "inactive_registrations")
-
-
-@pytest.fixture(scope="session")
-def cli_bin() -> str:
-    return find_cli()
 
 
 @pytest.fixture

@@ -199,12 +199,11 @@ OFFBOARD = Path(__file__).resolve().parent.parent / "examples/offboard-by-email/
 
 
 @pytest.mark.cli
-def test_offboard_by_email_example_under_the_cli(tmp_path: Path) -> None:
+def test_offboard_by_email_example_under_the_cli(tmp_path: Path, cli_bin: str) -> None:
     """The example's preview lists the person's registrations; up revokes them; a new device
     enrolled later is an added ID that the next up revokes."""
-    from pulumi_cli import Project, find_cli
+    from pulumi_cli import Project
 
-    cli_bin = find_cli()
     with Emulator() as emulator:
         state = emulator.state
         state.account(ACCOUNT, multi_user=True)
