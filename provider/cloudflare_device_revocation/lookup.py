@@ -31,28 +31,9 @@ from typing import Any, Literal
 import pulumi
 
 from .client import CloudflareClient
-from .settings import (
-    CONFIG_BASE_URL,
-    CONFIG_EMAIL,
-    CONFIG_KEY,
-    CONFIG_MAX_BACKOFF,
-    CONFIG_MIN_BACKOFF,
-    CONFIG_RETRIES,
-    CONFIG_TOKEN,
-    resolve_settings,
-)
+from .settings import CONFIG_KEYS, resolve_settings
 
 __all__ = ["Lookup", "find_registrations", "lookup_registrations"]
-
-_CONFIG_KEYS = (
-    CONFIG_TOKEN,
-    CONFIG_KEY,
-    CONFIG_EMAIL,
-    CONFIG_BASE_URL,
-    CONFIG_RETRIES,
-    CONFIG_MIN_BACKOFF,
-    CONFIG_MAX_BACKOFF,
-)
 
 
 @dataclass
@@ -139,7 +120,7 @@ def lookup_registrations(
 
 def _program_settings_config() -> dict[str, Any]:
     """The ``cloudflare:*`` stack config as the program sees it (secrets decrypted)."""
-    values = {key: pulumi.runtime.get_config(key) for key in _CONFIG_KEYS}
+    values = {key: pulumi.runtime.get_config(key) for key in CONFIG_KEYS}
     return {k: v for k, v in values.items() if v is not None}
 
 

@@ -31,7 +31,7 @@ from pulumi.dynamic import (
 
 from .client import CloudflareClient, Endpoint
 from .inputs import ACCOUNT_ID, ENDPOINT, REGISTRATION_IDS, is_unknown, normalize
-from .settings import resolve_settings
+from .settings import CONFIG_KEYS, resolve_settings
 
 __all__ = ["REVOKED_IDS", "DeviceRevocationProvider"]
 
@@ -79,7 +79,8 @@ class DeviceRevocationProvider(ResourceProvider):
         return "DeviceRevocationProvider()"
 
     def configure(self, req: ConfigureRequest) -> None:
-        self._config = dict(req.config._props)
+        values = {key: req.config.get(key) for key in CONFIG_KEYS}
+        self._config = {key: value for key, value in values.items() if value is not None}
 
     def _client(self) -> CloudflareClient:
         return CloudflareClient(resolve_settings(self._config, os.environ))

@@ -49,6 +49,16 @@ CONFIG_BASE_URL = "cloudflare:baseUrl"
 CONFIG_RETRIES = "cloudflare:retries"
 CONFIG_MIN_BACKOFF = "cloudflare:minBackoff"
 CONFIG_MAX_BACKOFF = "cloudflare:maxBackoff"
+# Every stack config key read here, for callers that collect them from a Pulumi Config.
+CONFIG_KEYS = (
+    CONFIG_TOKEN,
+    CONFIG_KEY,
+    CONFIG_EMAIL,
+    CONFIG_BASE_URL,
+    CONFIG_RETRIES,
+    CONFIG_MIN_BACKOFF,
+    CONFIG_MAX_BACKOFF,
+)
 ENV_TOKEN = "CLOUDFLARE_API_TOKEN"
 ENV_KEY = "CLOUDFLARE_API_KEY"
 ENV_EMAIL = "CLOUDFLARE_EMAIL"
