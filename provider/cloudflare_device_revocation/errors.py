@@ -179,12 +179,12 @@ def error_class_for_status(status: int) -> type[APIStatusError]:
     return _BY_STATUS.get(status, APIStatusError)
 
 
-def describe_ids(ids: Sequence[str]) -> str:
-    """List IDs for a message, summarising past ``MAX_IDS_IN_MESSAGE``."""
+def describe_ids(ids: Sequence[str], limit: int = MAX_IDS_IN_MESSAGE) -> str:
+    """List IDs for a message, summarising past ``limit`` as a count."""
     if not ids:
         return "none"
-    shown = ", ".join(ids[:MAX_IDS_IN_MESSAGE])
-    rest = len(ids) - MAX_IDS_IN_MESSAGE
+    shown = ", ".join(ids[:limit])
+    rest = len(ids) - limit
     return f"{shown} and {rest} more" if rest > 0 else shown
 
 

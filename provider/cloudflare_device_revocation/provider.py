@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from pulumi.dynamic import (
@@ -30,6 +30,7 @@ from pulumi.dynamic import (
 )
 
 from .client import CloudflareClient, Endpoint
+from .errors import describe_ids
 from .inputs import ACCOUNT_ID, ENDPOINT, REGISTRATION_IDS, is_unknown, normalize
 from .settings import CONFIG_KEYS, resolve_settings
 
@@ -51,11 +52,6 @@ def _say(message: str) -> None:
 
 def _plural(count: int) -> str:
     return f"{count} registration{'' if count == 1 else 's'}"
-
-
-def _id_list(ids: Sequence[str], limit: int = 10) -> str:
-    shown = ", ".join(ids[:limit])
-    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
 def _progress(done: int, total: int, batch: int, batches: int) -> None:
@@ -146,7 +142,7 @@ class DeviceRevocationProvider(ResourceProvider):
             _say(
                 f"{_plural(len(removed))} removed from the declaration stay revoked "
                 f"(revocation is irreversible; unrevoke them in Cloudflare if intended): "
-                f"{_id_list(removed)}"
+                f"{describe_ids(removed, limit=10)}"
             )
         revoked = sorted(set(olds.get(REVOKED_IDS) or []) | set(added))
         return UpdateResult(
@@ -184,7 +180,8 @@ class DeviceRevocationProvider(ResourceProvider):
         if drifted:
             _say(
                 f"{_plural(len(drifted))} in account {account_id} are no longer revoked in "
-                f"Cloudflare (unrevoked outside Pulumi): {_id_list(sorted(drifted))}. "
+                "Cloudflare (unrevoked outside Pulumi): "
+                f"{describe_ids(sorted(drifted), limit=10)}. "
                 "The next `pulumi up` revokes the declared ones again."
             )
         inputs = {

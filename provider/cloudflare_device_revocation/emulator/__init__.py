@@ -128,11 +128,7 @@ class Emulator:
 
     def reset(self) -> None:
         """Forget accounts, faults, latency and the request log."""
-        self._server.state.reset()
-        self._server.faults.clear()
-        self._server.requests.clear()
-        self._server.latency = 0.0
-        self._server.arrivals = 0
+        self._server.reset()
 
     def start(self) -> Emulator:
         if self._thread is None:

@@ -288,6 +288,14 @@ class EmulatorServer(ThreadingHTTPServer):
         self._in_flight_lock = threading.Lock()
         super().__init__(address, _RequestHandler)
 
+    def reset(self) -> None:
+        """Forget accounts, faults, latency, the request log and the arrival count."""
+        self.state.reset()
+        self.faults.clear()
+        self.requests.clear()
+        self.latency = 0.0
+        self.arrivals = 0
+
 
 class _RequestHandler(BaseHTTPRequestHandler):
     server: EmulatorServer
@@ -491,11 +499,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if (method, path) == ("GET", "/health"):
                 result: Any = {"ok": True}
             elif (method, path) == ("POST", "/reset"):
-                server.state.reset()
-                server.faults.clear()
-                server.requests.clear()
-                server.latency = 0.0
-                server.arrivals = 0
+                server.reset()
                 result = {"ok": True}
             elif (method, path) == ("POST", "/seed"):
                 result = server.state.seed(
