@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
+from typing import Any
 
 import pytest
+import requests
 
 from cloudflare_device_revocation import (
     APIConnectionError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
     CloudflareClient,
-    ConfigurationError,
     ConflictError,
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     RevocationError,
-    UnexpectedResponseError,
+    UnprocessableEntityError,
 )
 from cloudflare_device_revocation.emulator import DEFAULT_API_KEY, DEFAULT_EMAIL, Emulator
 from cloudflare_device_revocation.settings import ApiKey, ApiToken
@@ -66,22 +69,24 @@ def test_revoke_batches_at_most_200_ids(
 ) -> None:
     """N IDs take ceil(N/200) requests, each at most 200 IDs, in order."""
     ids = emulator.state.seed(ACCOUNT, count)
-    progress: list[tuple[int, int, int, int]] = []
-    client.revoke(ACCOUNT, ids, progress=lambda *args: progress.append(args))
-    requests = emulator.requests.matching("POST", REVOKE_DEVICES)
-    assert [len(r.body) for r in requests] == batch_sizes
-    assert [i for r in requests for i in r.body] == ids
+    progress: list[tuple[int, int]] = []
+    result = client.revoke(ACCOUNT, ids, progress=lambda *args: progress.append(args))
+    sent = emulator.requests.matching("POST", REVOKE_REGISTRATIONS)
+    assert [len(r.query["id"]) for r in sent] == batch_sizes
+    assert [i for r in sent for i in r.query["id"]] == ids
     assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
-    assert progress[-1] == (count, count, len(batch_sizes), len(batch_sizes))
+    assert result.accepted == tuple(ids) and result.refusals == ()
+    assert result.requests == len(batch_sizes)
+    assert progress[-1] == (count, count)
 
 
 def test_a_failing_batch_names_what_was_and_was_not_revoked(
     emulator: Emulator, client: CloudflareClient
 ) -> None:
-    """Batch 3 of 5 failing: 400 IDs revoked, 600 not, and the error says exactly that."""
+    """Batch 3 of 5 refused (403): 400 IDs revoked, 600 not, and the error says exactly that."""
     ids = emulator.state.seed(ACCOUNT, 1000)
     emulator.inject(
-        method="POST", path=REVOKE_DEVICES, status=400, code=1001, message="bad batch", skip=2
+        method="POST", path=REVOKE_REGISTRATIONS, status=403, code=10000, message="no", skip=2
     )
     with pytest.raises(RevocationError) as caught:
         client.revoke(ACCOUNT, ids)
@@ -89,11 +94,12 @@ def test_a_failing_batch_names_what_was_and_was_not_revoked(
     assert (error.batch, error.batches) == (3, 5)
     assert error.revoked == tuple(ids[:400])
     assert error.not_revoked == tuple(ids[400:])
-    assert isinstance(error.cause, BadRequestError)
+    assert isinstance(error.cause, PermissionDeniedError)
     assert emulator.state.revoked_ids(ACCOUNT) == set(ids[:400])
     assert "stopped at batch 3 of 5" in str(error)
     assert "(400 of 1000)" in str(error) and "(600 of 1000)" in str(error)
-    assert "[1001] bad batch" in str(error)
+    assert "[10000] no" in str(error)
+    assert error.__cause__ is None, "chaining would print Cloudflare's message twice"
     # Running it again converges: revoking is idempotent.
     client.revoke(ACCOUNT, ids)
     assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
@@ -107,6 +113,7 @@ def test_a_failing_batch_names_what_was_and_was_not_revoked(
         (403, 10000, PermissionDeniedError),
         (404, 7003, NotFoundError),
         (409, 1000, ConflictError),
+        (422, 1000, UnprocessableEntityError),
         (429, 971, RateLimitError),
         (500, 1000, InternalServerError),
         (502, 1000, InternalServerError),
@@ -127,10 +134,10 @@ def test_status_maps_to_exception(
         make_client(max_attempts=2).revoke_batch(ACCOUNT, ids, endpoint="registrations")
     error = caught.value
     assert type(error) is exception
-    assert error.status == status
+    assert error.status_code == status
     assert error.codes == (code,)
     assert f"HTTP {status}" in str(error) and f"[{code}] from cloudflare" in str(error)
-    assert f"account {ACCOUNT}" in str(error) and "1 registration(s)" in str(error)
+    assert f"account {ACCOUNT}" in str(error) and "revoke 1 registration in" in str(error)
     retried = status in (409, 429) or status >= 500
     assert len(emulator.requests.all()) == (2 if retried else 1)
 
@@ -140,7 +147,7 @@ def test_status_maps_to_exception(
     [
         (403, 'the API token must be valid and have the "Zero Trust Write" permission'),
         (401, '"Zero Trust Write"'),
-        (404, "check account_id"),
+        (404, "check the account ID"),
     ],
 )
 def test_errors_carry_hints(
@@ -160,7 +167,7 @@ def test_deprecated_endpoint_failure_suggests_the_successor(
     """On a multi-user account the deprecated endpoint fails, and says how to switch."""
     emulator.state.account(ACCOUNT, multi_user=True)
     ids = emulator.state.seed(ACCOUNT, 2, multi_user=True)
-    with pytest.raises(BadRequestError, match='set endpoint="registrations"'):
+    with pytest.raises(BadRequestError, match="its successor is POST /devices/registrations"):
         client.revoke_batch(ACCOUNT, ids, endpoint="devices")
     client.revoke_batch(ACCOUNT, ids, endpoint="registrations")
     assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
@@ -187,10 +194,10 @@ def test_success_false_with_200_is_an_error(emulator: Emulator, client: Cloudfla
 def test_a_body_that_is_not_the_envelope_is_an_error(
     emulator: Emulator, client: CloudflareClient, body: str
 ) -> None:
-    """HTML, empty or truncated JSON with a 200 raise UnexpectedResponseError."""
+    """HTML, empty or truncated JSON with a 200 raise APIResponseValidationError."""
     ids = emulator.state.seed(ACCOUNT, 1)
     emulator.inject(status=200, body=body)
-    with pytest.raises(UnexpectedResponseError, match="not Cloudflare's JSON envelope"):
+    with pytest.raises(APIResponseValidationError, match="not Cloudflare's JSON envelope"):
         client.revoke_batch(ACCOUNT, ids)
 
 
@@ -320,21 +327,23 @@ def test_api_key_auth_on_the_deprecated_endpoint(
 ) -> None:
     """A Global API Key is sent as X-Auth-Email + X-Auth-Key and works where allowed."""
     ids = emulator.state.seed(ACCOUNT, 1)
-    make_client(ApiKey(email=DEFAULT_EMAIL, key=DEFAULT_API_KEY)).revoke_batch(ACCOUNT, ids)
+    client = make_client(ApiKey(email=DEFAULT_EMAIL, key=DEFAULT_API_KEY))
+    client.revoke_batch(ACCOUNT, ids, endpoint="devices")
     assert emulator.requests.all()[0].auth == "key"
     assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
 
 
-def test_api_key_is_refused_before_sending_on_registration_operations(
+def test_api_key_is_sent_to_registration_operations_and_a_refusal_says_use_a_token(
     emulator: Emulator, make_client: ClientFactory
 ) -> None:
-    """The schema allows only tokens there: a clear error, and nothing sent."""
+    """The schema lists only tokens there; a key is sent anyway, and a refusal says why."""
+    ids = emulator.state.seed(ACCOUNT, 1)
     client = make_client(ApiKey(email=DEFAULT_EMAIL, key=DEFAULT_API_KEY))
-    with pytest.raises(ConfigurationError, match="accepts only API tokens"):
-        client.revoke_batch(ACCOUNT, ["a"], endpoint="registrations")
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(PermissionDeniedError, match="lists only API tokens"):
+        client.revoke_batch(ACCOUNT, ids, endpoint="registrations")
+    with pytest.raises(PermissionDeniedError, match="lists only API tokens"):
         client.list_registrations(ACCOUNT)
-    assert emulator.requests.all() == []
+    assert [r.auth for r in emulator.requests.all()] == ["key", "key"]
 
 
 def test_read_only_token_cannot_revoke(emulator: Emulator, make_client: ClientFactory) -> None:
@@ -348,42 +357,61 @@ def test_read_only_token_cannot_revoke(emulator: Emulator, make_client: ClientFa
 
 
 def test_list_follows_the_cursor_to_the_end(emulator: Emulator, client: CloudflareClient) -> None:
-    """Pagination: 25 registrations at 10 per page is 3 requests and 25 results."""
-    ids = emulator.state.seed(ACCOUNT, 25)
-    found = client.list_registrations(ACCOUNT, per_page=10)
+    """Pagination: 1,100 registrations at 500 per page is 3 requests and 1,100 results."""
+    ids = emulator.state.seed(ACCOUNT, 1100)
+    found = client.list_registrations(ACCOUNT)
     assert sorted(r["id"] for r in found) == sorted(ids)
     pages = emulator.requests.matching("GET", r"/registrations$")
     assert len(pages) == 3
+    assert all(p.query["per_page"] == ["500"] for p in pages)
     assert "cursor" not in pages[0].query and "cursor" in pages[1].query
+
+
+def test_a_refused_page_size_is_halved_and_remembered(
+    emulator: Emulator, client: CloudflareClient
+) -> None:
+    """Cloudflare documents no maximum per_page: a 400 for it halves the size, once per client."""
+    ids = emulator.state.seed(ACCOUNT, 30)
+    emulator.inject(method="GET", path=r"/registrations$", status=400, code=1001, times=2)
+    assert sorted(r["id"] for r in client.list_registrations(ACCOUNT)) == sorted(ids)
+    assert sorted(r["id"] for r in client.list_registrations(ACCOUNT)) == sorted(ids)
+    sizes = [r.query["per_page"] for r in emulator.requests.matching("GET", r"/registrations$")]
+    assert sizes == [["500"], ["250"], ["125"], ["125"]]
 
 
 def test_list_pagination_is_bounded(emulator: Emulator, client: CloudflareClient) -> None:
     """A cursor that never ends stops at max_pages with an error, not a loop."""
-    emulator.state.seed(ACCOUNT, 30)
-    with pytest.raises(UnexpectedResponseError, match="did not end within 2 pages"):
-        client.list_registrations(ACCOUNT, per_page=10, max_pages=2)
+    emulator.state.seed(ACCOUNT, 1600)
+    with pytest.raises(APIResponseValidationError, match="did not end within 2 pages"):
+        client.list_registrations(ACCOUNT, max_pages=2)
 
 
-def test_find_registrations_looks_up_in_chunks_and_sees_revoked(
+def test_registrations_by_id_looks_up_in_chunks_and_sees_revoked(
     emulator: Emulator, client: CloudflareClient
 ) -> None:
-    """Lookup by ID covers revoked and active ones (status=all), 50 IDs per request."""
-    ids = emulator.state.seed(ACCOUNT, 120)
-    emulator.state.set_revoked(ACCOUNT, ids[:60], True)
-    found = client.find_registrations(ACCOUNT, [*ids, "00000000-0000-0000-0000-000000000000"])
+    """Lookup by ID covers revoked and active ones (status=all), 500 IDs per request."""
+    ids = emulator.state.seed(ACCOUNT, 1200)
+    emulator.state.set_revoked(ACCOUNT, ids[:600], True)
+    found = client.registrations_by_id(ACCOUNT, [*ids, "00000000-0000-0000-0000-000000000000"])
     assert set(found) == set(ids)
-    assert {i for i, r in found.items() if r["revoked_at"]} == set(ids[:60])
+    assert {i for i, r in found.items() if r["revoked_at"]} == set(ids[:600])
     lookups = emulator.requests.matching("GET", r"/registrations$")
-    assert [len(r.query["id"]) for r in lookups] == [50, 50, 21]
+    assert [len(r.query["id"]) for r in lookups] == [500, 500, 201]
     assert all(r.query["status"] == ["all"] for r in lookups)
 
 
-def test_get_registration(emulator: Emulator, client: CloudflareClient) -> None:
-    """Get one registration; a missing one is NotFoundError."""
-    [reg_id] = emulator.state.seed(ACCOUNT, 1)
-    assert client.get_registration(ACCOUNT, reg_id)["id"] == reg_id
-    with pytest.raises(NotFoundError):
-        client.get_registration(ACCOUNT, "missing")
+def test_confirm_sorts_ids_into_revoked_active_and_missing(
+    emulator: Emulator, client: CloudflareClient
+) -> None:
+    """Revoked, still active, deleted and unknown IDs land in the right group, in order."""
+    ids = emulator.state.seed(ACCOUNT, 4)
+    emulator.state.set_revoked(ACCOUNT, [ids[0], ids[2]], True)
+    emulator.state.delete_registration(ACCOUNT, ids[3])
+    unknown = "00000000-0000-0000-0000-000000000001"
+    confirmation = client.confirm(ACCOUNT, [ids[2], unknown, ids[1], ids[0], ids[3]])
+    assert confirmation.revoked == (ids[2], ids[0])
+    assert confirmation.active == (ids[1],)
+    assert confirmation.missing == (unknown, ids[3])
 
 
 def test_unknown_account_is_refused_with_the_hint(
@@ -391,7 +419,7 @@ def test_unknown_account_is_refused_with_the_hint(
 ) -> None:
     """An account the token cannot reach: 403 with the credentials hint."""
     with pytest.raises(PermissionDeniedError, match="check the credentials"):
-        client.revoke_batch("f" * 32, ["a"], endpoint="registrations")
+        client.revoke_batch("f" * 32, ["a"])
 
 
 def test_batch_size_guard(client: CloudflareClient) -> None:
@@ -400,18 +428,43 @@ def test_batch_size_guard(client: CloudflareClient) -> None:
         client.revoke_batch(ACCOUNT, ["a"] * 201)
 
 
-def test_batches_in_flight_are_bounded_and_all_land(
-    emulator: Emulator, client: CloudflareClient
-) -> None:
-    """max_in_flight=3 sends 1,000 IDs as 5 batches, never more than 3 at once."""
-    ids = emulator.state.seed(ACCOUNT, 1000)
-    emulator.set_latency(0.05)
-    client.revoke(ACCOUNT, ids, max_in_flight=3)
-    requests = emulator.requests.matching("POST", REVOKE_DEVICES)
-    assert len(requests) == 5
-    assert sorted(i for r in requests for i in r.body) == sorted(ids)
+class GatedSession(requests.Session):
+    """A session whose requests wait at a barrier: ``parties`` must be in flight at once."""
+
+    def __init__(self, parties: int) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(parties, timeout=10)
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.most = 0
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            self.barrier.wait()
+            return super().send(request, **kwargs)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def test_batches_in_flight_are_bounded_and_all_land(emulator: Emulator) -> None:
+    """max_in_flight=3 sends 1,200 IDs as 6 batches, 3 at once and never more."""
+    from cloudflare_device_revocation import Settings
+    from cloudflare_device_revocation.emulator import DEFAULT_TOKEN
+
+    ids = emulator.state.seed(ACCOUNT, 1200)
+    session = GatedSession(3)  # passes only when 3 requests are in flight together
+    client = CloudflareClient(Settings(ApiToken(DEFAULT_TOKEN), emulator.base_url), session=session)
+    with client:
+        client.revoke(ACCOUNT, ids, max_in_flight=3)
+    requests_ = emulator.requests.matching("POST", REVOKE_REGISTRATIONS)
+    assert len(requests_) == 6
+    assert sorted(i for r in requests_ for i in r.query["id"]) == sorted(ids)
     assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
-    assert emulator.max_concurrent_requests() == 3
+    assert session.most == 3
 
 
 def test_a_failure_in_flight_stops_new_batches_and_names_what_landed(
@@ -421,13 +474,13 @@ def test_a_failure_in_flight_stops_new_batches_and_names_what_landed(
     ids = emulator.state.seed(ACCOUNT, 2000)
     # The first request to arrive fails at once; every other one answers after 0.2 s, so
     # the failure is seen while exactly one other batch is in flight.
-    emulator.inject(method="POST", path=REVOKE_DEVICES, status=400, code=1001)
-    emulator.inject(method="POST", path=REVOKE_DEVICES, status=None, delay=0.2, times=-1)
+    emulator.inject(method="POST", path=REVOKE_REGISTRATIONS, status=403, code=10000)
+    emulator.inject(method="POST", path=REVOKE_REGISTRATIONS, status=None, delay=0.2, times=-1)
     with pytest.raises(RevocationError) as caught:
         client.revoke(ACCOUNT, ids, max_in_flight=2)
     error = caught.value
     landed = emulator.state.revoked_ids(ACCOUNT)
-    assert len(emulator.requests.matching("POST", REVOKE_DEVICES)) == 2
+    assert len(emulator.requests.matching("POST", REVOKE_REGISTRATIONS)) == 2
     assert len(landed) == 200
     assert set(error.revoked) == landed
     assert set(error.not_revoked) == set(ids) - landed

@@ -19,7 +19,7 @@ UUID_B = "11ffb86f-3f0c-4306-b4a2-e62f872b166a"
 
 def test_normalizes_whitespace_case_and_duplicates_keeping_order() -> None:
     """Stripped, UUIDs lower-cased, first occurrence kept in declared order; account
-    lower-cased; default endpoint."""
+    lower-cased; default endpoint and allow_missing_ids."""
     inputs, failures = normalize(
         {
             "account_id": f" {ACCOUNT.upper()} ",
@@ -30,8 +30,15 @@ def test_normalizes_whitespace_case_and_duplicates_keeping_order() -> None:
     assert inputs == {
         "account_id": ACCOUNT,
         "registration_ids": [UUID_B, UUID_A],
-        "endpoint": "devices",
+        "endpoint": "registrations",
+        "allow_missing_ids": False,
     }
+
+
+def test_an_empty_list_is_valid() -> None:
+    """Zero IDs is a valid declaration (an Output that resolves to no IDs, say)."""
+    inputs, failures = normalize({"account_id": ACCOUNT, "registration_ids": []})
+    assert failures == [] and inputs["registration_ids"] == []
 
 
 def test_non_uuid_ids_keep_their_case() -> None:
@@ -62,9 +69,9 @@ def test_non_uuid_ids_keep_their_case() -> None:
         ),
         ({"account_id": ACCOUNT}, "registration_ids", "registration_ids is required"),
         (
-            {"account_id": ACCOUNT, "registration_ids": []},
-            "registration_ids",
-            "registration_ids is empty",
+            {"account_id": ACCOUNT, "registration_ids": [UUID_A], "allow_missing_ids": "yes"},
+            "allow_missing_ids",
+            "allow_missing_ids must be true or false, got string 'yes'.",
         ),
         (
             {"account_id": ACCOUNT, "registration_ids": UUID_A},
@@ -126,11 +133,15 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_unknown_values_pass_through() -> None:
     """During preview, unknown values (whole or per element) are not failures."""
-    inputs, failures = normalize(
-        {"account_id": UNKNOWN, "registration_ids": UNKNOWN, "endpoint": UNKNOWN}
-    )
+    unknowns = {
+        "account_id": UNKNOWN,
+        "registration_ids": UNKNOWN,
+        "endpoint": UNKNOWN,
+        "allow_missing_ids": UNKNOWN,
+    }
+    inputs, failures = normalize(unknowns)
     assert failures == []
-    assert inputs == {"account_id": UNKNOWN, "registration_ids": UNKNOWN, "endpoint": UNKNOWN}
+    assert inputs == unknowns
     inputs, failures = normalize(
         {"account_id": ACCOUNT, "registration_ids": [UUID_B, UNKNOWN, UUID_A]}
     )

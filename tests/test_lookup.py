@@ -134,14 +134,27 @@ def test_an_email_shared_by_several_users_warns_and_includes_all(
 
 
 def test_pagination_across_pages(emulator: Emulator, client: CloudflareClient) -> None:
-    """A person with 250 registrations: followed across three pages of 100."""
+    """A person with 1,100 registrations: followed across three pages of 500."""
     ids = {
         emulator.state.add_registration(ACCOUNT, user_email="eve@example.com").id
-        for _ in range(250)
+        for _ in range(1100)
     }
     found = lookup_registrations(client, ACCOUNT, user_emails=["eve@example.com"])
     assert set(found.registration_ids) == ids
     assert len(emulator.requests.matching("GET", LIST)) == 3
+
+
+def test_the_account_is_listed_at_most_once_however_many_emails_miss(
+    emulator: Emulator, client: CloudflareClient
+) -> None:
+    """Five emails that `search` misses cost five searches and one listing of the account."""
+    emulator.state.seed(ACCOUNT, 3)
+    emails = [f"gone{n}@example.com" for n in range(5)]
+    found = lookup_registrations(client, ACCOUNT, user_emails=emails)
+    assert found.registration_ids == [] and len(found.warnings) == 5
+    lists = emulator.requests.matching("GET", LIST)
+    assert len([r for r in lists if "search" in r.query]) == 5
+    assert len([r for r in lists if "search" not in r.query]) == 1
 
 
 def test_needs_a_selector(client: CloudflareClient) -> None:
@@ -235,8 +248,11 @@ def test_offboard_by_email_example_under_the_cli(tmp_path: Path, cli_bin: str) -
         assert state.revoked_ids(ACCOUNT) == {laptop.id, phone.id}
         assert bystander.id not in state.revoked_ids(ACCOUNT)
 
+        # Someone with no devices: warned about by name; an empty declaration is valid.
         project.config("offboard[0]", "nobody@example.com", path=True)
-        failed = project.run("preview", check=False)
-        assert "no registration in account" in failed.output
-        assert "nobody@example.com" in failed.output
-        assert "registration_ids is empty" in failed.output
+        emulator.requests.clear()
+        empty = project.run("up", "--yes")
+        assert "no registration in account" in empty.output
+        assert "nobody@example.com" in empty.output
+        assert emulator.requests.matching("POST") == []
+        assert state.revoked_ids(ACCOUNT) == {laptop.id, phone.id}

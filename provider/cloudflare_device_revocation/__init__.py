@@ -13,12 +13,13 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .client import CloudflareClient
+from ._version import __version__
+from .batches import Refusal, RevokeResult
+from .client import CloudflareClient, Confirmation
 from .errors import (
     APIConnectionError,
     APIError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -32,9 +33,10 @@ from .errors import (
     RateLimitError,
     RevocationError,
     UnexpectedResponseError,
+    UnprocessableEntityError,
 )
 from .lookup import find_registrations
-from .provider import DeviceRevocationProvider
+from .provider import DeploymentError, DeviceRevocationProvider
 from .resource import DeviceRevocation
 from .retry import RetryPolicy
 from .settings import Settings, resolve_settings
@@ -42,6 +44,7 @@ from .settings import Settings, resolve_settings
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
@@ -49,17 +52,22 @@ __all__ = [
     "CloudflareClient",
     "CloudflareError",
     "ConfigurationError",
+    "Confirmation",
     "ConflictError",
+    "DeploymentError",
     "DeviceRevocation",
     "DeviceRevocationProvider",
     "InternalServerError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "Refusal",
     "RetryPolicy",
     "RevocationError",
+    "RevokeResult",
     "Settings",
     "UnexpectedResponseError",
+    "UnprocessableEntityError",
     "__version__",
     "find_registrations",
     "resolve_settings",

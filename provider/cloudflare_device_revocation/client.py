@@ -3,83 +3,111 @@
 The operations and their shapes follow Cloudflare's OpenAPI schema for Zero Trust
 devices (``cloudflare/api-schemas``):
 
+- ``POST /accounts/{account_id}/devices/registrations/revoke?id=..&id=..``, no body;
 - ``POST /accounts/{account_id}/devices/revoke``, a bare JSON array of registration IDs
   (deprecated: end of life 2025-11-11, unsupported with multi-user mode);
-- ``POST /accounts/{account_id}/devices/registrations/revoke?id=..&id=..``, no body;
-- ``GET /accounts/{account_id}/devices/registrations`` with filters and cursor pagination;
-- ``GET /accounts/{account_id}/devices/registrations/{registration_id}``.
+- ``GET /accounts/{account_id}/devices/registrations`` with filters and cursor pagination.
 
-The schema lists only API-token auth for the registration operations, so they refuse a
-Global API Key here before sending anything.
+The schema lists only API tokens for the registration operations. A Global API Key is
+sent anyway (Cloudflare may accept it); when Cloudflare refuses it, the error says that
+an API token is what these operations take.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
-from . import __version__
+from ._version import __version__
+from .batches import Progress, RevokeResult, revoke_in_batches
 from .errors import (
     APIConnectionError,
+    APIResponseValidationError,
     APITimeoutError,
-    CloudflareError,
+    BadRequestError,
     CloudflareMessage,
-    ConfigurationError,
-    RevocationError,
-    UnexpectedResponseError,
     error_class_for_status,
 )
 from .retry import RetryingAdapter, RetryPolicy
-from .settings import ENV_TOKEN, ApiKey, Settings
+from .settings import ApiKey, Settings
 
 __all__ = [
+    "DEFAULT_ENDPOINT",
     "DEFAULT_TIMEOUT",
     "ENDPOINTS",
+    "IDS_PER_LIST",
     "MAX_IDS_PER_REQUEST",
-    "MAX_IN_FLIGHT",
     "MAX_REGISTRATION_ID_LENGTH",
+    "POOL_SIZE",
     "CloudflareClient",
+    "Confirmation",
     "Endpoint",
-    "Progress",
 ]
 
 log = logging.getLogger(__name__)
 
 Endpoint = Literal["devices", "registrations"]
 ENDPOINTS: tuple[Endpoint, ...] = get_args(Endpoint)
+# The supported revoke operation; "devices" passed its end of life on 2025-11-11.
+DEFAULT_ENDPOINT: Endpoint = "registrations"
 
 # Cloudflare accepts at most this many registration IDs in one revoke request.
 MAX_IDS_PER_REQUEST = 200
 # The schema's maxLength for a registration ID (a UUID is 36 characters).
 MAX_REGISTRATION_ID_LENGTH = 36
-# IDs per list request when looking up known registrations: keeps URLs short.
-IDS_PER_LOOKUP = 50
-LIST_PAGE_SIZE = 100
+# IDs per list request when confirming: 500 IDs make a URL of about 20 KB, under the
+# 32 KB Cloudflare accepts, and 2.5 revoke batches per list request. Cloudflare documents
+# no maximum page size; when it refuses one, the client halves it (see list_registrations).
+IDS_PER_LIST = 500
+PER_PAGE = 500
+MIN_PER_PAGE = 10
 MAX_LIST_PAGES = 1_000
-# Batches a revoke may keep in flight at once; the connection pool is sized to match.
-MAX_IN_FLIGHT = 16
+# The most revoke batches that may be in flight at once; the connection pool is this size.
+POOL_SIZE = 16
 # (connect, read) seconds for every request.
 DEFAULT_TIMEOUT = (10.0, 30.0)
 
-# Called after each accepted batch with (ids revoked so far, total ids, batch, batches).
-Progress = Callable[[int, int, int, int], None]
-
 TOKEN_PERMISSION_HINT = (
     'check the credentials: the API token must be valid and have the "Zero Trust Write" '
-    'permission on this account ("Zero Trust Read" is enough for refresh and lookups)'
+    'permission on this account ("Zero Trust Read" is enough for listing)'
 )
-ROUTE_HINT = "check account_id: Cloudflare found no such account or route for these credentials"
+TOKEN_ONLY_HINT = (
+    "Cloudflare's schema lists only API tokens for the /devices/registrations operations, "
+    'and a Global API Key was sent: use an API token with the "Zero Trust Write" permission'
+)
+ROUTE_HINT = "check the account ID: Cloudflare found no such account or route for these credentials"
 DEPRECATED_HINT = (
-    "the /devices/revoke endpoint is deprecated (end of life 2025-11-11) and unsupported "
-    'on accounts with multi-user mode; set endpoint="registrations" on the '
-    "DeviceRevocation to use its successor, /devices/registrations/revoke"
+    "POST /devices/revoke is deprecated (end of life 2025-11-11) and unsupported on accounts "
+    "with multi-user mode; its successor is POST /devices/registrations/revoke"
 )
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What Cloudflare lists for a set of registration IDs, each in the order asked.
+
+    ``revoked``: listed with ``revoked_at`` set; ``active``: listed and not revoked;
+    ``missing``: not listed, or listed as deleted: Cloudflare has no live registration
+    by that ID in the account.
+    """
+
+    revoked: tuple[str, ...] = ()
+    active: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
+def _is_deleted(registration: Mapping[str, Any]) -> bool:
+    return registration.get("deleted_at") is not None
+
+
+def _is_revoked(registration: Mapping[str, Any]) -> bool:
+    return registration.get("revoked_at") is not None
 
 
 class CloudflareClient:
@@ -101,8 +129,9 @@ class CloudflareClient:
         self._settings = settings
         self._retry = retry or settings.retry_policy()
         self._timeout = timeout
+        self._per_page = PER_PAGE
         self._session = session or requests.Session()
-        adapter = RetryingAdapter(self._retry, pool_maxsize=MAX_IN_FLIGHT)
+        adapter = RetryingAdapter(self._retry, pool_maxsize=POOL_SIZE)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._session.headers["User-Agent"] = f"cloudflare-device-revocation/{__version__}"
@@ -127,69 +156,41 @@ class CloudflareClient:
         account_id: str,
         registration_ids: Sequence[str],
         *,
-        endpoint: Endpoint = "devices",
+        endpoint: Endpoint = DEFAULT_ENDPOINT,
         progress: Progress | None = None,
         max_in_flight: int = 1,
-    ) -> None:
-        """Revoke every ID, in batches of ``MAX_IDS_PER_REQUEST``.
+    ) -> RevokeResult:
+        """Revoke every ID, in batches of ``MAX_IDS_PER_REQUEST``; see ``batches``.
 
         Up to ``max_in_flight`` batches are sent at once (each request retries on its own,
-        honouring Retry-After). After a failure no new batch starts; the ones in flight
-        finish, then ``RevocationError`` names what was and was not revoked.
+        honouring Retry-After). A batch refused for what may be a bad ID is split until
+        the bad IDs are isolated; they come back as ``refusals``. After any other failure
+        no new batch starts; the ones in flight finish, then ``RevocationError`` names
+        what was and was not revoked.
         """
-        if not 1 <= max_in_flight <= MAX_IN_FLIGHT:
+        if not 1 <= max_in_flight <= POOL_SIZE:
             raise ValueError(
-                f"Expected 1 <= max_in_flight <= {MAX_IN_FLIGHT} but received {max_in_flight!r}"
+                f"Expected 1 <= max_in_flight <= {POOL_SIZE} but received {max_in_flight!r}"
             )
-        ids = list(registration_ids)
-        batches = [
-            ids[i : i + MAX_IDS_PER_REQUEST] for i in range(0, len(ids), MAX_IDS_PER_REQUEST)
-        ]
-        accepted: set[int] = set()
-        failures: dict[int, CloudflareError] = {}
-        done = 0
-        with ThreadPoolExecutor(max_workers=max(1, min(max_in_flight, len(batches)))) as pool:
-            pending: dict[Future[None], int] = {}
-            queued = iter(range(len(batches)))
-            while True:
-                while not failures and len(pending) < max_in_flight:
-                    index = next(queued, None)
-                    if index is None:
-                        break
-                    future = pool.submit(
-                        self.revoke_batch, account_id, batches[index], endpoint=endpoint
-                    )
-                    pending[future] = index
-                if not pending:
-                    break
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    index = pending.pop(future)
-                    error = future.exception()
-                    if isinstance(error, CloudflareError):
-                        failures[index] = error
-                    elif error is not None:
-                        raise error
-                    else:
-                        accepted.add(index)
-                        done += len(batches[index])
-                        if progress is not None:
-                            progress(done, len(ids), len(accepted), len(batches))
-        if failures:
-            first = min(failures)
-            raise RevocationError(
-                account_id=account_id,
-                batch=first + 1,
-                batches=len(batches),
-                revoked=[i for n in sorted(accepted) for i in batches[n]],
-                not_revoked=[
-                    i for n, batch in enumerate(batches) if n not in accepted for i in batch
-                ],
-                cause=failures[first],
-            ) from failures[first]
+        if endpoint not in ENDPOINTS:
+            raise ValueError(
+                f"Expected endpoint to be one of {ENDPOINTS} but received {endpoint!r}"
+            )
+        return revoke_in_batches(
+            lambda ids: self.revoke_batch(account_id, ids, endpoint=endpoint),
+            registration_ids,
+            account_id=account_id,
+            batch_size=MAX_IDS_PER_REQUEST,
+            max_in_flight=max_in_flight,
+            progress=progress,
+        )
 
     def revoke_batch(
-        self, account_id: str, registration_ids: Sequence[str], *, endpoint: Endpoint = "devices"
+        self,
+        account_id: str,
+        registration_ids: Sequence[str],
+        *,
+        endpoint: Endpoint = DEFAULT_ENDPOINT,
     ) -> None:
         """Revoke up to ``MAX_IDS_PER_REQUEST`` IDs in one request."""
         ids = list(registration_ids)
@@ -197,22 +198,24 @@ class CloudflareClient:
             raise ValueError(
                 f"Expected 1 to {MAX_IDS_PER_REQUEST} registration IDs but received {len(ids)}"
             )
-        what = f"revoke {len(ids)} registration(s) in account {account_id}"
-        if endpoint == "devices":
-            self._request(
-                "POST",
-                f"/accounts/{account_id}/devices/revoke",
-                json_body=ids,
-                what=what,
-                deprecated=True,
-            )
-        elif endpoint == "registrations":
+        what = (
+            f"revoke {len(ids)} registration{'' if len(ids) == 1 else 's'} in account {account_id}"
+        )
+        if endpoint == "registrations":
             self._request(
                 "POST",
                 f"/accounts/{account_id}/devices/registrations/revoke",
                 params=[("id", i) for i in ids],
                 what=what,
                 token_only=True,
+            )
+        elif endpoint == "devices":
+            self._request(
+                "POST",
+                f"/accounts/{account_id}/devices/revoke",
+                json_body=ids,
+                what=what,
+                deprecated=True,
             )
         else:
             raise ValueError(
@@ -230,17 +233,50 @@ class CloudflareClient:
         device_id: str | None = None,
         search: str | None = None,
         status: Literal["active", "all", "revoked"] = "all",
-        per_page: int = LIST_PAGE_SIZE,
         max_pages: int = MAX_LIST_PAGES,
     ) -> list[dict[str, Any]]:
-        """Every registration matching the filters, following the cursor to the end."""
+        """Every registration matching the filters, following the cursor to the end.
+
+        Cloudflare documents no maximum ``per_page``. If it refuses the client's page size
+        with a 400, the client halves it (down to ``MIN_PER_PAGE``) and keeps the size
+        that worked for its later calls; a smaller page than asked for is fine, since the
+        cursor is followed either way.
+        """
+        while True:
+            try:
+                return self._list_pages(
+                    account_id,
+                    ids=list(ids),
+                    user_ids=list(user_ids),
+                    device_id=device_id,
+                    search=search,
+                    status=status,
+                    max_pages=max_pages,
+                )
+            except BadRequestError:
+                if self._per_page <= MIN_PER_PAGE:
+                    raise
+                self._per_page = max(MIN_PER_PAGE, self._per_page // 2)
+                log.debug("list refused; retrying with per_page=%d", self._per_page)
+
+    def _list_pages(
+        self,
+        account_id: str,
+        *,
+        ids: list[str],
+        user_ids: list[str],
+        device_id: str | None,
+        search: str | None,
+        status: str,
+        max_pages: int,
+    ) -> list[dict[str, Any]]:
         base: list[tuple[str, str]] = [("id", i) for i in ids]
         base += [("user.id", u) for u in user_ids]
         if device_id is not None:
             base.append(("device.id", device_id))
         if search is not None:
             base.append(("search", search))
-        base += [("status", status), ("per_page", str(per_page))]
+        base += [("status", status), ("per_page", str(self._per_page))]
         path = f"/accounts/{account_id}/devices/registrations"
         what = f"list registrations in account {account_id}"
         found: list[dict[str, Any]] = []
@@ -253,10 +289,10 @@ class CloudflareClient:
             )
             page = envelope.get("result") or []
             if not isinstance(page, list):
-                raise UnexpectedResponseError(
+                raise APIResponseValidationError(
                     f"Cloudflare API: {what}: expected a list of registrations, got "
                     f"{type(page).__name__}",
-                    status=200,
+                    status_code=200,
                 )
             found.extend(r for r in page if isinstance(r, dict))
             info = envelope.get("result_info") or {}
@@ -264,42 +300,49 @@ class CloudflareClient:
             if not page or not cursor:
                 return found
             if cursor in seen_cursors:
-                raise UnexpectedResponseError(
+                raise APIResponseValidationError(
                     f"Cloudflare API: {what}: the pagination cursor repeated; stopped after "
                     f"{len(found)} registrations",
-                    status=200,
+                    status_code=200,
                 )
             seen_cursors.add(cursor)
-        raise UnexpectedResponseError(
+        raise APIResponseValidationError(
             f"Cloudflare API: {what}: pagination did not end within {max_pages} pages",
-            status=200,
+            status_code=200,
         )
 
-    def find_registrations(self, account_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The registrations among ``ids`` that exist, revoked or not, keyed by ID."""
+    def registrations_by_id(self, account_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The registrations Cloudflare lists among ``ids`` (``status=all``), keyed by ID."""
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), IDS_PER_LOOKUP):
-            chunk = ids[start : start + IDS_PER_LOOKUP]
+        wanted = set(ids)
+        for start in range(0, len(ids), IDS_PER_LIST):
+            chunk = ids[start : start + IDS_PER_LIST]
             for reg in self.list_registrations(account_id, ids=chunk, status="all"):
                 reg_id = reg.get("id")
-                if isinstance(reg_id, str):
+                # A deleted and a live registration may share an ID: the live one wins.
+                if (
+                    isinstance(reg_id, str)
+                    and reg_id in wanted
+                    and (reg_id not in found or _is_deleted(found[reg_id]))
+                ):
                     found[reg_id] = reg
         return found
 
-    def get_registration(self, account_id: str, registration_id: str) -> dict[str, Any]:
-        """One registration by ID."""
-        result = self._request(
-            "GET",
-            f"/accounts/{account_id}/devices/registrations/{registration_id}",
-            what=f"get registration {registration_id} in account {account_id}",
-            token_only=True,
-        )
-        if not isinstance(result, dict):
-            raise UnexpectedResponseError(
-                f"Cloudflare API: get registration {registration_id}: expected an object",
-                status=200,
-            )
-        return result
+    def confirm(self, account_id: str, ids: Sequence[str]) -> Confirmation:
+        """Ask Cloudflare which of ``ids`` are revoked, still active, or missing."""
+        found = self.registrations_by_id(account_id, ids)
+        revoked: list[str] = []
+        active: list[str] = []
+        missing: list[str] = []
+        for reg_id in ids:
+            reg = found.get(reg_id)
+            if reg is None or _is_deleted(reg):
+                missing.append(reg_id)
+            elif _is_revoked(reg):
+                revoked.append(reg_id)
+            else:
+                active.append(reg_id)
+        return Confirmation(tuple(revoked), tuple(active), tuple(missing))
 
     # -- transport ------------------------------------------------------------------
 
@@ -321,14 +364,7 @@ class CloudflareClient:
         ``CloudflareError`` whose message names ``what`` was attempted.
         """
         credentials = self._settings.credentials
-        if token_only and isinstance(credentials, ApiKey):
-            raise ConfigurationError(
-                f"Cannot {what}: Cloudflare's schema accepts only API tokens for "
-                f"{method} {path.split('/devices', 1)[0]}/devices/registrations..., and only "
-                f"a Global API Key is configured. Create an API token with the "
-                f'"Zero Trust Write" permission and set it as {ENV_TOKEN} or '
-                "cloudflare:apiToken."
-            )
+        key_on_token_route = token_only and isinstance(credentials, ApiKey)
         url = self._settings.base_url + path
         log.debug("%s %s (%s)", method, path, what)
         try:
@@ -359,6 +395,7 @@ class CloudflareClient:
             what=what,
             attempts=attempts,
             deprecated=deprecated,
+            key_on_token_route=key_on_token_route,
             full=full,
         )
 
@@ -372,6 +409,7 @@ class CloudflareClient:
         what: str,
         attempts: int,
         deprecated: bool,
+        key_on_token_route: bool,
         full: bool,
     ) -> Any:
         prefix = f"Cloudflare API: cannot {what}: {method} {path} returned HTTP {status}"
@@ -388,10 +426,10 @@ class CloudflareClient:
                 f"{prefix} with a body that is not Cloudflare's JSON envelope: {snippet!r}"
             )
             if ok_status:
-                raise UnexpectedResponseError(message, status=status, attempts=attempts)
+                raise APIResponseValidationError(message, status_code=status, attempts=attempts)
             raise error_class_for_status(status)(
-                self._with_hint(message, status, (), deprecated),
-                status=status,
+                self._with_hint(message, status, (), deprecated, key_on_token_route),
+                status_code=status,
                 attempts=attempts,
             )
         if ok_status and envelope.get("success") is True:
@@ -400,18 +438,27 @@ class CloudflareClient:
         detail = "; ".join(str(e) for e in errors) or "no error details given"
         if ok_status:
             prefix += " with success=false"
-        message = self._redact(self._with_hint(f"{prefix}: {detail}", status, errors, deprecated))
+        message = self._redact(
+            self._with_hint(f"{prefix}: {detail}", status, errors, deprecated, key_on_token_route)
+        )
         raise error_class_for_status(status)(
-            message, status=status, errors=errors, attempts=attempts
+            message, status_code=status, errors=errors, attempts=attempts
         )
 
     @staticmethod
     def _with_hint(
-        message: str, status: int, errors: Sequence[CloudflareMessage], deprecated: bool
+        message: str,
+        status: int,
+        errors: Sequence[CloudflareMessage],
+        deprecated: bool,
+        key_on_token_route: bool,
     ) -> str:
         codes = {e.code for e in errors}
         hints = []
-        if status in (401, 403) or codes & {9103, 9106, 9109, 10000, 10001}:
+        auth_failed = status in (401, 403) or bool(codes & {9103, 9106, 9109, 10000, 10001})
+        if auth_failed and key_on_token_route:
+            hints.append(TOKEN_ONLY_HINT)
+        elif auth_failed:
             hints.append(TOKEN_PERMISSION_HINT)
         if status == 404 or codes & {7000, 7003}:
             hints.append(ROUTE_HINT)

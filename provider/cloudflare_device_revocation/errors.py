@@ -1,26 +1,29 @@
 """The exception tree: every failure a user can meet, and what it carries.
 
-::
+The names and the shape follow Cloudflare's own Python SDK (cloudflare-python), so that
+``except APIError`` means the same thing in both libraries::
 
     CloudflareError                     base of everything raised here
     ├── ConfigurationError              settings missing or unsafe; no request was sent
-    ├── APIConnectionError              no HTTP answer: refused, reset, DNS, TLS
-    │   └── APITimeoutError             the server did not answer in time
-    ├── APIError                        Cloudflare answered, but not with success
-    │   ├── UnexpectedResponseError     the body is not Cloudflare's JSON envelope
-    │   └── APIStatusError              a status or ``success: false`` with Cloudflare's errors
+    ├── APIError                        a request to Cloudflare failed
+    │   ├── APIConnectionError          no HTTP answer: refused, reset, DNS, TLS
+    │   │   └── APITimeoutError         the server did not answer in time
+    │   ├── APIResponseValidationError  a 2xx answer that is not Cloudflare's JSON envelope
+    │   └── APIStatusError              a status or ``success: false``; ``status_code``
     │       ├── BadRequestError         400
     │       ├── AuthenticationError     401
     │       ├── PermissionDeniedError   403
     │       ├── NotFoundError           404
     │       ├── ConflictError           409
+    │       ├── UnprocessableEntityError 422
     │       ├── RateLimitError          429
     │       └── InternalServerError     5xx
-    └── RevocationError                 batch k of n failed; names what was and was not revoked
+    └── RevocationError                 a batched revocation stopped part-way; names what landed
 
 Every message says what was attempted (method, path, account, how many IDs), the HTTP
-status, Cloudflare's own error codes and messages, and a hint where one helps. Messages
-never contain a credential: the client redacts any that an upstream body echoes back.
+status, Cloudflare's own error codes, messages and documentation links, and a hint where
+one helps. Messages never contain a credential: the client redacts any that an upstream
+body echoes back.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
@@ -45,6 +49,8 @@ __all__ = [
     "RateLimitError",
     "RevocationError",
     "UnexpectedResponseError",
+    "UnprocessableEntityError",
+    "describe_ids",
     "error_class_for_status",
 ]
 
@@ -81,6 +87,8 @@ class CloudflareMessage:
         text = f"[{self.code}] {self.message}" if self.code is not None else self.message
         if self.pointer:
             text += f" (at {self.pointer})"
+        if self.documentation_url:
+            text += f" (see {self.documentation_url})"
         return text
 
 
@@ -92,31 +100,22 @@ class ConfigurationError(CloudflareError):
     """Credentials or the base URL are missing or unsafe; nothing was sent."""
 
 
-class APIConnectionError(CloudflareError):
-    """The request got no HTTP answer after every permitted attempt."""
-
-
-class APITimeoutError(APIConnectionError):
-    """The server did not answer within the timeout after every permitted attempt."""
-
-
 class APIError(CloudflareError):
-    """Cloudflare answered, but the answer is not a success.
+    """A request to Cloudflare failed: no answer, an unexpected answer, or an error status.
 
-    ``status`` is the HTTP status (200 when the envelope said ``success: false``);
-    ``errors`` are Cloudflare's own error entries, possibly empty.
+    ``errors`` are Cloudflare's own error entries (possibly empty); ``attempts`` is how many
+    times the request was sent, retries included.
     """
 
     def __init__(
         self,
         message: str,
         *,
-        status: int,
         errors: Sequence[CloudflareMessage] = (),
         attempts: int = 1,
     ) -> None:
         super().__init__(message)
-        self.status = status
+        self.message = message
         self.errors = tuple(errors)
         self.attempts = attempts
 
@@ -126,12 +125,46 @@ class APIError(CloudflareError):
         return tuple(e.code for e in self.errors if e.code is not None)
 
 
-class UnexpectedResponseError(APIError):
-    """The body is not Cloudflare's JSON envelope (HTML, empty, truncated JSON...)."""
+class APIConnectionError(APIError):
+    """The request got no HTTP answer after every permitted attempt."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The server did not answer within the timeout after every permitted attempt."""
+
+
+class APIResponseValidationError(APIError):
+    """A 2xx answer whose body is not Cloudflare's JSON envelope, or not the expected shape."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        errors: Sequence[CloudflareMessage] = (),
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, errors=errors, attempts=attempts)
+        self.status_code = status_code
+
+
+# The name this package used before 0.2.0.
+UnexpectedResponseError = APIResponseValidationError
 
 
 class APIStatusError(APIError):
-    """Cloudflare reported failure through the status or ``success: false``."""
+    """Cloudflare reported failure: an error status, or ``success: false`` (``status_code`` 200)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        errors: Sequence[CloudflareMessage] = (),
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, errors=errors, attempts=attempts)
+        self.status_code = status_code
 
 
 class BadRequestError(APIStatusError):
@@ -154,6 +187,10 @@ class ConflictError(APIStatusError):
     """HTTP 409."""
 
 
+class UnprocessableEntityError(APIStatusError):
+    """HTTP 422."""
+
+
 class RateLimitError(APIStatusError):
     """HTTP 429, still limited after every permitted retry."""
 
@@ -168,6 +205,7 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    422: UnprocessableEntityError,
     429: RateLimitError,
 }
 
@@ -192,9 +230,9 @@ class RevocationError(CloudflareError):
     """A batched revocation stopped part-way.
 
     ``revoked`` lists the IDs that Cloudflare accepted before the failure and
-    ``not_revoked`` those it did not; the failing ``APIError`` or
-    ``APIConnectionError`` is ``cause`` (and ``__cause__``). Revoking is idempotent,
-    so running the same revocation again is safe and converges.
+    ``not_revoked`` those it did not; the failing ``APIError`` is ``cause``. The message
+    names both. Revoking is idempotent, so sending the same revocation again is safe and
+    converges.
     """
 
     def __init__(
@@ -213,14 +251,17 @@ class RevocationError(CloudflareError):
         self.revoked = tuple(revoked)
         self.not_revoked = tuple(not_revoked)
         self.cause = cause
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        if self.batches == 1 and not self.revoked:
+            return str(self.cause)
         total = len(self.revoked) + len(self.not_revoked)
-        super().__init__(
-            f"Revocation in account {account_id} stopped at batch {batch} of {batches}: "
-            f"{cause}\n"
+        return (
+            f"Revocation in account {self.account_id} stopped at batch {self.batch} of "
+            f"{self.batches}: {self.cause}\n"
             f"Revoked before the failure ({len(self.revoked)} of {total}): "
             f"{describe_ids(self.revoked)}.\n"
             f"Not revoked ({len(self.not_revoked)} of {total}): "
-            f"{describe_ids(self.not_revoked)}.\n"
-            "Revoking is idempotent: once the cause is fixed, run `pulumi up` again to "
-            "revoke the rest."
+            f"{describe_ids(self.not_revoked)}."
         )

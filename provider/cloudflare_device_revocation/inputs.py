@@ -1,10 +1,11 @@
 """The resource's inputs: validated with precise messages, and normalized.
 
 Normalizing makes equal declarations compare equal: IDs are stripped, UUIDs lower-cased
-(they are case-insensitive) and duplicates dropped, keeping the first. The declared order
-is kept, so that a line added to a list shows in a preview as one added element (Pulumi
-compares lists position by position); re-ordering is still no change, because the
-provider's diff compares sets. Values still unknown during a preview pass through.
+(they are case-insensitive) and duplicates dropped, keeping the first. IDs keep the order
+of the previous inputs, and new ones are appended in declared order, so that adding IDs
+anywhere in a long list shows in a preview as ``+`` lines only (Pulumi compares lists
+position by position); re-ordering is no change, because the provider's diff compares
+sets. Values still unknown during a preview pass through.
 """
 
 from __future__ import annotations
@@ -17,14 +18,27 @@ from typing import Any
 from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN
 
-from .client import ENDPOINTS, MAX_REGISTRATION_ID_LENGTH
+from .client import DEFAULT_ENDPOINT, ENDPOINTS, MAX_REGISTRATION_ID_LENGTH
 
-__all__ = ["ACCOUNT_ID", "ENDPOINT", "REGISTRATION_IDS", "Failure", "is_unknown", "normalize"]
+__all__ = [
+    "ACCOUNT_ID",
+    "ALLOW_MISSING_IDS",
+    "ENDPOINT",
+    "REGISTRATION_IDS",
+    "RESOURCE_NAME",
+    "Failure",
+    "is_unknown",
+    "keep_previous_order",
+    "normalize",
+]
 
 ACCOUNT_ID = "account_id"
 REGISTRATION_IDS = "registration_ids"
 ENDPOINT = "endpoint"
-DEFAULT_ENDPOINT = "devices"
+ALLOW_MISSING_IDS = "allow_missing_ids"
+# The resource's Pulumi name, so that the provider's messages say which resource they are
+# about (the dynamic-provider API does not pass the URN to the provider's methods).
+RESOURCE_NAME = "resource_name"
 
 _ACCOUNT_ID = re.compile(r"^[0-9a-fA-F]{32}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -150,13 +164,6 @@ def _registration_ids(value: object) -> tuple[object, list[Failure]]:
                 f"{_kind(value)} {_describe(value)}.",
             )
         ]
-    if not value:
-        return value, [
-            Failure(
-                REGISTRATION_IDS,
-                "registration_ids is empty: declare at least one registration ID to revoke.",
-            )
-        ]
     seen: set[str] = set()
     ordered: list[object] = []
     failures: list[Failure] = []
@@ -185,10 +192,50 @@ def _endpoint(value: object) -> tuple[object, list[Failure]]:
     ]
 
 
-def normalize(news: Mapping[str, Any]) -> tuple[dict[str, Any], list[Failure]]:
-    """The normalized inputs and every problem found (empty when valid)."""
+def _allow_missing_ids(value: object) -> tuple[object, list[Failure]]:
+    if value is None:
+        return False, []
+    if is_unknown(value) or isinstance(value, bool):
+        return value, []
+    return value, [
+        Failure(
+            ALLOW_MISSING_IDS,
+            f"allow_missing_ids must be true or false, got {_kind(value)} {_describe(value)}.",
+        )
+    ]
+
+
+def keep_previous_order(ids: object, previous: object) -> object:
+    """``ids`` with the IDs also in ``previous`` first, in its order; new ones after."""
+    if not isinstance(ids, list) or not isinstance(previous, list):
+        return ids
+    if any(is_unknown(i) for i in ids):
+        return ids
+    wanted = set(ids)
+    kept = [i for i in previous if isinstance(i, str) and i in wanted]
+    old = set(kept)
+    return kept + [i for i in ids if i not in old]
+
+
+def normalize(
+    news: Mapping[str, Any], olds: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], list[Failure]]:
+    """The normalized inputs and every problem found (empty when valid).
+
+    ``olds``, the previous inputs, gives the order of the IDs they already had.
+    """
     account_id, account_failures = _account_id(news.get(ACCOUNT_ID))
     ids, id_failures = _registration_ids(news.get(REGISTRATION_IDS))
     endpoint, endpoint_failures = _endpoint(news.get(ENDPOINT))
-    inputs = {ACCOUNT_ID: account_id, REGISTRATION_IDS: ids, ENDPOINT: endpoint}
-    return inputs, account_failures + id_failures + endpoint_failures
+    allow_missing, allow_failures = _allow_missing_ids(news.get(ALLOW_MISSING_IDS))
+    inputs = {
+        ACCOUNT_ID: account_id,
+        REGISTRATION_IDS: keep_previous_order(ids, (olds or {}).get(REGISTRATION_IDS)),
+        ENDPOINT: endpoint,
+        ALLOW_MISSING_IDS: allow_missing,
+    }
+    name = news.get(RESOURCE_NAME)
+    if isinstance(name, str):
+        inputs[RESOURCE_NAME] = name
+    failures = account_failures + id_failures + endpoint_failures + allow_failures
+    return inputs, failures

@@ -10,15 +10,17 @@ Semantics a reviewer can rely on:
 - By default revoked registrations are included, so the set stays stable after the first
   ``pulumi up``: a device the person enrolls later shows up as a new ID in the next preview,
   and the next ``pulumi up`` revokes it.
-- A selector that matches nothing is warned about by name; the list is never silently
-  empty (and ``DeviceRevocation`` refuses an empty list).
+- A selector that matches nothing is warned about by name. The list may be empty (a
+  ``DeviceRevocation`` of no IDs revokes nothing and succeeds), but never silently.
 - An email shared by several users matches the registrations of all of them, with a
   warning naming each user; email comparison ignores case.
 - Registrations deleted in Cloudflare are never returned.
 
 Emails are looked up with the API's ``search`` filter and then compared exactly; when
-that finds nothing, every registration of the account is listed before concluding that
-the person has none, since Cloudflare does not document which fields ``search`` covers.
+that finds nothing, the account's registrations are listed before concluding that the
+person has none, since Cloudflare does not document which fields ``search`` covers. That
+listing happens at most once per call, however many emails miss. Registrations without a
+user (service-token enrollments) match no email.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ def lookup_registrations(
     status: Literal["all", "active"] = "all" if include_revoked else "active"
     found: dict[str, dict[str, Any]] = {}
     result = Lookup()
+    whole_account: list[dict[str, Any]] | None = None
     for email in dict.fromkeys(e.strip() for e in user_emails):
 
         def owned(candidates: list[dict[str, Any]], email: str = email) -> list[dict[str, Any]]:
@@ -86,7 +89,9 @@ def lookup_registrations(
         # when it yields no exact match the whole account is listed before concluding.
         regs = owned(client.list_registrations(account_id, search=email, status=status))
         if not regs:
-            regs = owned(client.list_registrations(account_id, status=status))
+            if whole_account is None:
+                whole_account = client.list_registrations(account_id, status=status)
+            regs = owned(whole_account)
         users = {(r.get("user") or {}).get("id") for r in regs}
         if not regs:
             result.warnings.append(

@@ -2,21 +2,33 @@
 
 Revocation is irreversible here: no method ever calls unrevoke. Create revokes the
 declared IDs; update revokes only the IDs that are new; removing IDs and delete call no
-API and say that the registrations stay revoked. Refresh asks Cloudflare which declared
-registrations are no longer revoked and drops them from the state, so that the next
-``pulumi up`` revokes them again.
+API and say that the registrations stay revoked. After revoking, the provider asks
+Cloudflare which IDs are now revoked, and records only those: an ID Cloudflare does not
+have fails the deployment (or, with ``allow_missing_ids``, is named and listed in
+``missing_ids``). Refresh asks Cloudflare which registrations are still revoked and drops
+the others from the state, so that the next ``pulumi up`` revokes them again.
+
+COMPATIBILITY CONTRACT: every stack's state stores this class pickled by reference, as
+``cloudflare_device_revocation.provider.DeviceRevocationProvider``. Moving this module or
+renaming the class breaks ``pulumi refresh`` and ``pulumi destroy`` of every existing
+stack; a release that moves it must ship an alias module, and tests/test_upgrade.py must
+prove that a state written by an older release still works.
 
 The instance is pickled into the state by the dynamic-provider machinery, so it holds no
-credential: the stack config given to ``configure`` is kept out of the pickle, and
-settings are resolved, and a client made, at each call.
+credential and no client: the stack config given to ``configure`` is kept out of the
+pickle, and settings are resolved, and a client made, at each call.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
+import traceback
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -29,20 +41,52 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from .client import CloudflareClient, Endpoint
-from .errors import describe_ids
-from .inputs import ACCOUNT_ID, ENDPOINT, REGISTRATION_IDS, is_unknown, normalize
-from .settings import CONFIG_KEYS, resolve_settings
+from .batches import Refusal
+from .client import DEFAULT_ENDPOINT, MAX_IDS_PER_REQUEST, CloudflareClient, Endpoint
+from .errors import CloudflareError, RevocationError, describe_ids
+from .inputs import (
+    ACCOUNT_ID,
+    ALLOW_MISSING_IDS,
+    ENDPOINT,
+    REGISTRATION_IDS,
+    RESOURCE_NAME,
+    is_unknown,
+    normalize,
+)
+from .settings import CONFIG_KEYS, Settings, resolve_settings
 
-__all__ = ["REVOKED_IDS", "DeviceRevocationProvider"]
+__all__ = [
+    "BATCHES_IN_FLIGHT",
+    "DEBUG_ENV",
+    "MISSING_IDS",
+    "REVOKED_IDS",
+    "ClientFactory",
+    "DeploymentError",
+    "DeviceRevocationProvider",
+]
 
 REVOKED_IDS = "revoked_ids"
-# Print a progress line every this many batches during long revocations.
-PROGRESS_EVERY = 5
+MISSING_IDS = "missing_ids"
 # Batches of 200 IDs in flight at once: 4 makes a large revocation about 4 times faster
 # with the same number of requests (benchmarks/README.md); with the engine's default
 # --parallel 8 that bounds a deployment to 32 requests at a time.
-MAX_IN_FLIGHT = 4
+BATCHES_IN_FLIGHT = 4
+# Print a progress line each time this many more IDs are revoked.
+PROGRESS_EVERY = 1_000
+# How many IDs a message lists before it summarises the rest as a count.
+IDS_IN_MESSAGE = 10
+# Set to 1 for full Python tracebacks on every error (they are hidden for errors whose
+# message says everything: Cloudflare's answers, configuration, bad input).
+DEBUG_ENV = "CLOUDFLARE_DEVICE_REVOCATION_DEBUG"
+
+ClientFactory = Callable[[Settings], CloudflareClient]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class DeploymentError(Exception):
+    """A deployment step failed for a reason the message states in full."""
 
 
 def _say(message: str) -> None:
@@ -50,25 +94,99 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _plural(count: int) -> str:
+def _registrations(count: int) -> str:
     return f"{count} registration{'' if count == 1 else 's'}"
 
 
-def _progress(done: int, total: int, batch: int, batches: int) -> None:
-    if batches > 1 and (batch % PROGRESS_EVERY == 0 or batch == batches):
-        _say(f"revoked {done} of {total} registrations (batch {batch} of {batches})")
+def _ids(ids: Sequence[str]) -> str:
+    return describe_ids(list(ids), limit=IDS_IN_MESSAGE)
+
+
+def _is(ids: Sequence[str]) -> str:
+    return "is" if len(ids) == 1 else "are"
+
+
+def _it(ids: Sequence[str]) -> str:
+    return "it" if len(ids) == 1 else "them"
+
+
+def _It(ids: Sequence[str]) -> str:  # noqa: N802 - the capitalised pronoun
+    return "It" if len(ids) == 1 else "They"
+
+
+def _in_provider_server() -> bool:
+    """Whether this process is pulumi's dynamic-provider server (not a test, not a program)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return getattr(spec, "name", "") == "pulumi.dynamic.__main__"
+
+
+def _reported(
+    method: Callable[Concatenate[DeviceRevocationProvider, P], R],
+) -> Callable[Concatenate[DeviceRevocationProvider, P], R]:
+    """Turn failures into one ``DeploymentError`` whose first line names the cause.
+
+    The dynamic-provider server shows the user ``traceback.format_exc()`` of whatever
+    escapes. For errors whose message says everything (Cloudflare's answer, settings,
+    input), the traceback is noise, and a chained cause prints the message twice; so they
+    are raised again unchained, and the server process formats no stack frames. Anything
+    unexpected keeps its traceback, inside the message. ``DEBUG_ENV=1`` keeps them all.
+    """
+
+    def wrapper(self: DeviceRevocationProvider, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        debug = os.environ.get(DEBUG_ENV) == "1"
+        if _in_provider_server() and not debug:
+            sys.tracebacklimit = 0
+        try:
+            return method(self, *args, **kwargs)
+        except DeploymentError:
+            raise
+        except CloudflareError as exc:
+            if debug:
+                raise
+            raise DeploymentError(str(exc)) from None
+        except Exception as exc:
+            if debug:
+                raise
+            details = "".join(traceback.format_exception(exc, limit=64))
+            raise DeploymentError(
+                f"unexpected error in DeviceRevocationProvider.{method.__name__} (a bug: "
+                f"please report it with this traceback):\n{details}"
+            ) from None
+
+    functools.update_wrapper(wrapper, method)
+    return wrapper
+
+
+@dataclass(frozen=True)
+class _Revoked:
+    """What one revocation achieved, as Cloudflare confirmed it."""
+
+    revoked: tuple[str, ...]
+    missing: tuple[str, ...]
 
 
 class DeviceRevocationProvider(ResourceProvider):
-    """The dynamic provider behind ``DeviceRevocation``."""
+    """The dynamic provider behind ``DeviceRevocation``.
+
+    ``client_factory`` builds the Cloudflare client from resolved settings (tests pass one
+    with a fake clock); it is never pickled, so a provider read back from the state uses
+    the default, ``CloudflareClient(settings)``.
+    """
 
     # Only the class reference is pickled (see __getstate__): nothing secret is captured.
     serialize_as_secret_always = False
     # Set by configure() in the provider process; the class default stands until then.
     _config: Mapping[str, Any] = {}
+    _client_factory: ClientFactory | None = None
+
+    def __init__(self, client_factory: ClientFactory | None = None) -> None:
+        super().__init__()
+        if client_factory is not None:
+            self._client_factory = client_factory
 
     def __getstate__(self) -> dict[str, Any]:
-        # The stack config holds credentials: it must never reach the pickled provider.
+        # The stack config holds credentials, and a client factory may hold anything:
+        # neither may reach the pickled provider.
         return {}
 
     def __repr__(self) -> str:
@@ -79,14 +197,24 @@ class DeviceRevocationProvider(ResourceProvider):
         self._config = {key: value for key, value in values.items() if value is not None}
 
     def _client(self) -> CloudflareClient:
-        return CloudflareClient(resolve_settings(self._config, os.environ))
+        settings = resolve_settings(self._config, os.environ)
+        factory = self._client_factory or CloudflareClient
+        return factory(settings)
 
     # -- plan -----------------------------------------------------------------------
 
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        inputs, failures = normalize(news)
+    @_reported
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        inputs, failures = normalize(news, olds)
+        if inputs[ENDPOINT] == "devices" and not failures:
+            _say(
+                f"{_label(inputs)}: endpoint 'devices' uses POST /devices/revoke, which "
+                "passed its end of life on 2025-11-11 and does not work with multi-user mode; "
+                f"remove `endpoint` to use the default, '{DEFAULT_ENDPOINT}'."
+            )
         return CheckResult(inputs, [CheckFailure(f.property, f.reason) for f in failures])
 
+    @_reported
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         new_account, old_account = news.get(ACCOUNT_ID), olds.get(ACCOUNT_ID)
         if is_unknown(new_account) or new_account != old_account:
@@ -99,95 +227,244 @@ class DeviceRevocationProvider(ResourceProvider):
             or any(is_unknown(i) for i in new_ids)
             or set(new_ids) != set(old_ids)
         )
-        endpoint_changed = news.get(ENDPOINT) != olds.get(ENDPOINT)
-        return DiffResult(changes=ids_changed or endpoint_changed, replaces=[])
+        # An endpoint or allow_missing_ids change is an update that calls no API. A stack
+        # from before 0.2.0 has no allow_missing_ids: that reads as its default, False.
+        settings_changed = news.get(ENDPOINT) != olds.get(ENDPOINT) or bool(
+            news.get(ALLOW_MISSING_IDS)
+        ) != bool(olds.get(ALLOW_MISSING_IDS))
+        return DiffResult(changes=ids_changed or settings_changed, replaces=[])
 
     # -- apply ----------------------------------------------------------------------
 
+    @_reported
     def create(self, props: dict[str, Any]) -> CreateResult:
-        account_id: str = props[ACCOUNT_ID]
         ids: list[str] = list(props[REGISTRATION_IDS])
-        endpoint: Endpoint = props.get(ENDPOINT) or "devices"
-        with self._client() as client:
-            client.revoke(
-                account_id, ids, endpoint=endpoint, progress=_progress, max_in_flight=MAX_IN_FLIGHT
-            )
-        _say(f"revoked {_plural(len(ids))} in account {account_id}")
-        outs = {
-            ACCOUNT_ID: account_id,
-            REGISTRATION_IDS: ids,
-            ENDPOINT: endpoint,
-            REVOKED_IDS: sorted(ids),
-        }
-        return CreateResult(f"{account_id}/{uuid.uuid4()}", outs)
+        if ids:
+            done = self._revoke(props, ids)
+        else:
+            _say(f"{_label(props)}: no registration IDs declared: nothing to revoke")
+            done = _Revoked((), ())
+        return CreateResult(
+            f"{props[ACCOUNT_ID]}/{uuid.uuid4()}", _outputs(props, done.revoked, done.missing)
+        )
 
+    @_reported
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        account_id: str = news[ACCOUNT_ID]
         new_ids: list[str] = list(news[REGISTRATION_IDS])
         old_ids = set(olds.get(REGISTRATION_IDS) or [])
-        endpoint: Endpoint = news.get(ENDPOINT) or "devices"
-        added = sorted(set(new_ids) - old_ids)
+        added = [i for i in new_ids if i not in old_ids]
         removed = sorted(old_ids - set(new_ids))
-        if added:
-            with self._client() as client:
-                client.revoke(
-                    account_id,
-                    added,
-                    endpoint=endpoint,
-                    progress=_progress,
-                    max_in_flight=MAX_IN_FLIGHT,
-                )
-            _say(f"revoked {_plural(len(added))} newly declared in account {account_id}")
+        done = self._revoke(news, added) if added else _Revoked((), ())
         if removed:
             _say(
-                f"{_plural(len(removed))} removed from the declaration stay revoked "
-                f"(revocation is irreversible; unrevoke them in Cloudflare if intended): "
-                f"{describe_ids(removed, limit=10)}"
+                f"{_label(news)}: {_registrations(len(removed))} removed from the declaration "
+                "stay revoked (revocation is irreversible; unrevoke in Cloudflare if intended): "
+                f"{_ids(removed)}"
             )
-        revoked = sorted(set(olds.get(REVOKED_IDS) or []) | set(added))
-        return UpdateResult(
-            {
-                ACCOUNT_ID: account_id,
-                REGISTRATION_IDS: new_ids,
-                ENDPOINT: endpoint,
-                REVOKED_IDS: revoked,
-            }
+        previous = list(olds.get(REVOKED_IDS) or [])
+        revoked = previous + [i for i in done.revoked if i not in set(previous)]
+        still_declared = set(new_ids)
+        missing = [i for i in olds.get(MISSING_IDS) or [] if i in still_declared] + list(
+            done.missing
         )
+        return UpdateResult(_outputs(news, tuple(revoked), tuple(missing)))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         ids = list(props.get(REVOKED_IDS) or props.get(REGISTRATION_IDS) or [])
         _say(
-            f"{_plural(len(ids))} in account {props.get(ACCOUNT_ID)} stay revoked: deleting a "
-            "DeviceRevocation removes it from the stack only, since revocation is irreversible "
-            "here. Unrevoke in Cloudflare if that is what you want."
+            f"{_label(props)}: {_registrations(len(ids))} in account {props.get(ACCOUNT_ID)} "
+            "stay revoked: deleting a DeviceRevocation removes it from the stack only, since "
+            "revocation is irreversible here. Unrevoke in Cloudflare if that is what you want."
         )
+
+    def _revoke(self, props: Mapping[str, Any], ids: list[str]) -> _Revoked:
+        """Revoke ``ids``, confirm with Cloudflare, and fail unless every ID is accounted for."""
+        account_id: str = props[ACCOUNT_ID]
+        endpoint: Endpoint = props.get(ENDPOINT) or DEFAULT_ENDPOINT
+        label = _label(props)
+        progress = _Progress(label, len(ids))
+        with self._client() as client:
+            try:
+                result = client.revoke(
+                    account_id,
+                    ids,
+                    endpoint=endpoint,
+                    progress=progress,
+                    max_in_flight=BATCHES_IN_FLIGHT,
+                )
+            except RevocationError as exc:
+                raise DeploymentError(
+                    f"{label}: {exc}\nRevoking is idempotent: once the cause is fixed, run "
+                    "`pulumi up` again to revoke the rest."
+                ) from None
+            try:
+                confirmation = client.confirm(account_id, ids)
+            except CloudflareError as exc:
+                raise DeploymentError(
+                    f"{label}: Cloudflare accepted the revocation of "
+                    f"{_registrations(len(result.accepted))} in account {account_id}, but "
+                    f"listing them to confirm it failed, so nothing is recorded as revoked: "
+                    f"{exc}\nRun `pulumi up` again once listing works (revoking again is "
+                    "harmless)."
+                ) from None
+        refused = {i: r for r in result.refusals for i in r.ids}
+        not_revoked = confirmation.active
+        if not_revoked:
+            raise DeploymentError(_not_revoked_message(label, account_id, not_revoked, refused))
+        missing = confirmation.missing
+        summary = (
+            f"{label}: revoked {_registrations(len(confirmation.revoked))} in account "
+            f"{account_id}, confirmed by Cloudflare"
+        )
+        if missing and not props.get(ALLOW_MISSING_IDS):
+            raise DeploymentError(
+                _missing_message(label, account_id, missing, len(ids), refused)
+                + f"\n{summary}; they stay revoked, and are recorded once this "
+                "deployment succeeds."
+            )
+        _say(summary)
+        if missing:
+            _say(
+                f"{label}: warning: {_registrations(len(missing))} not found in account "
+                f"{account_id} (allow_missing_ids is set), listed in missing_ids and not "
+                f"recorded as revoked: {_ids(missing)}"
+            )
+        return _Revoked(confirmation.revoked, missing)
 
     # -- refresh --------------------------------------------------------------------
 
+    @_reported
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         account_id: str = props[ACCOUNT_ID]
         declared: list[str] = list(props.get(REGISTRATION_IDS) or [])
-        revoked: list[str] = list(props.get(REVOKED_IDS) or declared)
-        to_check = sorted(set(declared) | set(revoked))
+        recorded: list[str] = list(props.get(REVOKED_IDS) or declared)
+        to_check = list(dict.fromkeys(recorded + declared))
+        label = _label(props)
         with self._client() as client:
-            found = client.find_registrations(account_id, to_check)
-        # A registration that is gone (absent or deleted) is not drift: nothing to re-revoke.
-        drifted = {
-            reg_id
-            for reg_id, reg in found.items()
-            if reg.get("revoked_at") is None and reg.get("deleted_at") is None
-        }
-        if drifted:
+            confirmation = client.confirm(account_id, to_check) if to_check else None
+        revoked = set(confirmation.revoked) if confirmation else set()
+        drifted = list(confirmation.active) if confirmation else []
+        missing = list(confirmation.missing) if confirmation else []
+        declared_set = set(declared)
+        again = [i for i in drifted if i in declared_set]
+        gone = [i for i in drifted if i not in declared_set]
+        if again:
             _say(
-                f"{_plural(len(drifted))} in account {account_id} are no longer revoked in "
-                "Cloudflare (unrevoked outside Pulumi): "
-                f"{describe_ids(sorted(drifted), limit=10)}. "
-                "The next `pulumi up` revokes the declared ones again."
+                f"{label}: {_registrations(len(again))} in account {account_id} "
+                f"{_is(again)} no longer revoked in Cloudflare (unrevoked outside Pulumi): "
+                f"{_ids(again)}. The next `pulumi up` revokes {_it(again)} again."
+            )
+        if gone:
+            _say(
+                f"{label}: {_registrations(len(gone))} in account {account_id} that "
+                f"{_is(gone)} no longer declared {_is(gone)} no longer revoked in Cloudflare "
+                f"(unrevoked outside Pulumi): {_ids(gone)}. {_It(gone)} {_is(gone)} dropped "
+                "from revoked_ids; declare them again to revoke them."
+            )
+        if missing:
+            _say(
+                f"{label}: Cloudflare no longer lists {_registrations(len(missing))} in "
+                f"account {account_id} (deleted, or never there): {_ids(missing)}. "
+                f"{_It(missing)} {_is(missing)} dropped from revoked_ids; the next "
+                f"`pulumi up` does nothing about {_it(missing)}."
             )
         inputs = {
             ACCOUNT_ID: account_id,
-            REGISTRATION_IDS: [i for i in declared if i not in drifted],
-            ENDPOINT: props.get(ENDPOINT) or "devices",
+            REGISTRATION_IDS: [i for i in declared if i not in set(again)],
+            ENDPOINT: props.get(ENDPOINT) or DEFAULT_ENDPOINT,
+            ALLOW_MISSING_IDS: bool(props.get(ALLOW_MISSING_IDS)),
         }
-        outs = {**inputs, REVOKED_IDS: [i for i in revoked if i not in drifted]}
-        return ReadResult(id_, outs, inputs)
+        if isinstance(props.get(RESOURCE_NAME), str):
+            inputs[RESOURCE_NAME] = props[RESOURCE_NAME]
+        ordered = recorded + [i for i in declared if i not in set(recorded)]
+        still_revoked = tuple(i for i in ordered if i in revoked)
+        declared_missing = tuple(i for i in declared if i in set(missing))
+        return ReadResult(id_, _outputs(inputs, still_revoked, declared_missing), inputs)
+
+
+class _Progress:
+    """Prints a line each time ``PROGRESS_EVERY`` more IDs are revoked, for long revocations."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self._label = label
+        self._total = total
+        self._next = PROGRESS_EVERY
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= MAX_IDS_PER_REQUEST:
+            return
+        if done >= self._next or done == total:
+            self._next = (done // PROGRESS_EVERY + 1) * PROGRESS_EVERY
+            _say(f"{self._label}: revoked {done} of {total} registrations")
+
+
+def _label(props: Mapping[str, Any]) -> str:
+    """How messages name the resource: its Pulumi name, else its account."""
+    name = props.get(RESOURCE_NAME)
+    return (
+        f"DeviceRevocation {name}"
+        if isinstance(name, str) and name
+        else (f"DeviceRevocation in account {props.get(ACCOUNT_ID)}")
+    )
+
+
+def _outputs(
+    inputs: Mapping[str, Any], revoked: Sequence[str], missing: Sequence[str]
+) -> dict[str, Any]:
+    """The resource's outputs: its inputs, and what Cloudflare confirmed."""
+    outs = {
+        ACCOUNT_ID: inputs[ACCOUNT_ID],
+        REGISTRATION_IDS: list(inputs[REGISTRATION_IDS]),
+        ENDPOINT: inputs.get(ENDPOINT) or DEFAULT_ENDPOINT,
+        ALLOW_MISSING_IDS: bool(inputs.get(ALLOW_MISSING_IDS)),
+        REVOKED_IDS: list(revoked),
+        MISSING_IDS: list(missing),
+    }
+    if isinstance(inputs.get(RESOURCE_NAME), str):
+        outs[RESOURCE_NAME] = inputs[RESOURCE_NAME]
+    return outs
+
+
+def _refusal_note(ids: Sequence[str], refused: Mapping[str, Refusal]) -> str:
+    """Cloudflare's answers to the requests that named these IDs, once each."""
+    answers = dict.fromkeys(str(refused[i].error) for i in ids if i in refused)
+    if not answers:
+        return ""
+    return "\nCloudflare's answer: " + "\n".join(answers)
+
+
+def _missing_message(
+    label: str,
+    account_id: str,
+    missing: Sequence[str],
+    total: int,
+    refused: Mapping[str, Refusal],
+) -> str:
+    count = len(missing)
+    return (
+        f"{label}: {count} of {total} declared registration IDs {_is(missing)} not in "
+        f"account {account_id}: Cloudflare does not list {_it(missing)}, so "
+        f"{'it' if count == 1 else 'they'} cannot be revoked: {_ids(missing)}.\n"
+        "Check each for a typo, and that it belongs to this account (an ID from another "
+        "account is not found here); remove IDs of registrations that were deleted; or set "
+        "allow_missing_ids=True if the list may legitimately name registrations that no "
+        "longer exist (IDs computed from a lookup, for example)." + _refusal_note(missing, refused)
+    )
+
+
+def _not_revoked_message(
+    label: str, account_id: str, active: Sequence[str], refused: Mapping[str, Refusal]
+) -> str:
+    count = len(active)
+    refused_here = [i for i in active if i in refused]
+    cause = (
+        f"Cloudflare refused to revoke {_it(active)}"
+        if len(refused_here) == count
+        else f"Cloudflare still lists {_it(active)} as not revoked after accepting the request"
+    )
+    return (
+        f"{label}: {_registrations(count)} in account {account_id} {_is(active)} not "
+        f"revoked: {cause}: {_ids(active)}."
+        + _refusal_note(active, refused)
+        + "\nNothing is recorded as revoked for them; run `pulumi up` again to retry."
+    )
