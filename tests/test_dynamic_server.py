@@ -3,75 +3,22 @@
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
 from pulumi.dynamic.dynamic import serialize_provider
-from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+from pulumi.runtime.proto import provider_pb2
 from pulumi.runtime.rpc import UNKNOWN
 
 from cloudflare_device_revocation import DeviceRevocationProvider
 from cloudflare_device_revocation.emulator import DEFAULT_TOKEN, Emulator
+from provider_server import ProviderProcess, plain, struct, wrapped_secret
 from support import ACCOUNT
 
 URN = "urn:pulumi:dev::test::pulumi-python:dynamic/cloudflare:DeviceRevocation::lost-laptops"
-SECRET_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SERIALIZED = serialize_provider(DeviceRevocationProvider())
-
-
-class ProviderProcess:
-    """``python -m pulumi.dynamic`` in a subprocess, its stdout collected line by line."""
-
-    def __init__(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDFLARE_")}
-        self.process = subprocess.Popen(
-            [sys.executable, "-u", "-m", "pulumi.dynamic", "127.0.0.1:1"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert self.process.stdout is not None
-        port = int(self.process.stdout.readline().strip())
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def stop(self) -> str:
-        self.channel.close()
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        self._reader.join(timeout=5)
-        assert self.process.stderr is not None
-        return self.process.stderr.read()
-
-
-def struct(values: dict[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(values)
-    return message
-
-
-def plain(message: struct_pb2.Struct) -> dict[str, Any]:
-    from google.protobuf.json_format import MessageToDict
-
-    converted: dict[str, Any] = MessageToDict(message)
-    return converted
 
 
 @pytest.fixture
@@ -79,7 +26,7 @@ def server(emulator: Emulator) -> Iterator[ProviderProcess]:
     process = ProviderProcess()
     config = {
         # The engine sends secret config wrapped; the server unwraps it before configure().
-        "cloudflare:apiToken": {SECRET_KEY: SECRET_SIG, "value": DEFAULT_TOKEN},
+        "cloudflare:apiToken": wrapped_secret(DEFAULT_TOKEN),
         "cloudflare:baseUrl": emulator.base_url,
         "cloudflare:minBackoff": "0",
         "cloudflare:retries": "1",
