@@ -19,6 +19,12 @@ from support import ACCOUNT
 
 URN = "urn:pulumi:dev::test::pulumi-python:dynamic/cloudflare:DeviceRevocation::lost-laptops"
 SERIALIZED = serialize_provider(DeviceRevocationProvider())
+# Declared in reverse sorted order, so that a declared order and a sorted one always differ.
+DECLARED = [
+    "f174e90a-fafe-4643-bbbc-4a0ed4fc8415",
+    "9b3c1d2e-4f5a-4b6c-8d7e-0f1a2b3c4d5e",
+    "11ffb86f-3f0c-4306-b4a2-e62f872b166a",
+]
 
 
 @pytest.fixture
@@ -49,20 +55,25 @@ def check(server: ProviderProcess, news: dict[str, Any]) -> provider_pb2.CheckRe
 def test_lifecycle_through_the_dynamic_provider_server(
     emulator: Emulator, server: ProviderProcess
 ) -> None:
-    """Check, Diff, Create, Update, Read and Delete over gRPC, checked against the emulator."""
-    ids = emulator.state.seed(ACCOUNT, 4)
-    checked = check(server, props(account_id=ACCOUNT.upper(), registration_ids=[ids[1], ids[0]]))
+    """Check, Diff, Create, Update, Read and Delete over gRPC, checked against the emulator;
+    registration_ids keep the declared order, revoked_ids are sorted."""
+    assert sorted(DECLARED, reverse=True) == DECLARED
+    for reg_id in DECLARED:
+        emulator.state.add_registration(ACCOUNT, registration_id=reg_id)
+    first, second, third = DECLARED
+    checked = check(server, props(account_id=ACCOUNT.upper(), registration_ids=[first, second]))
     assert list(checked.failures) == []
     inputs = plain(checked.inputs)
     assert inputs["account_id"] == ACCOUNT
-    assert inputs["registration_ids"] == sorted(ids[:2])
+    assert inputs["registration_ids"] == [first, second]
 
     created = server.stub.Create(provider_pb2.CreateRequest(urn=URN, properties=checked.inputs))
     outs = plain(created.properties)
-    assert outs["revoked_ids"] == sorted(ids[:2])
-    assert emulator.state.revoked_ids(ACCOUNT) == set(ids[:2])
+    assert outs["registration_ids"] == [first, second]
+    assert outs["revoked_ids"] == [second, first]
+    assert emulator.state.revoked_ids(ACCOUNT) == {first, second}
 
-    news = check(server, props(account_id=ACCOUNT, registration_ids=ids[:3])).inputs
+    news = check(server, props(account_id=ACCOUNT, registration_ids=DECLARED)).inputs
     diff = server.stub.Diff(
         provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=news)
     )
@@ -73,20 +84,22 @@ def test_lifecycle_through_the_dynamic_provider_server(
         provider_pb2.UpdateRequest(id=created.id, urn=URN, olds=created.properties, news=news)
     )
     [request] = emulator.requests.matching("POST", r"/revoke$")
-    assert request.body == [ids[2]]
+    assert request.body == [third]
+    assert plain(updated.properties)["registration_ids"] == DECLARED
+    assert plain(updated.properties)["revoked_ids"] == [third, second, first]
 
     same = server.stub.Diff(
         provider_pb2.DiffRequest(id=created.id, urn=URN, olds=updated.properties, news=news)
     )
     assert same.changes == provider_pb2.DiffResponse.DIFF_NONE
 
-    emulator.state.set_revoked(ACCOUNT, [ids[0]], False)
+    emulator.state.set_revoked(ACCOUNT, [first], False)
     read = server.stub.Read(
         provider_pb2.ReadRequest(id=created.id, urn=URN, properties=updated.properties)
     )
     assert read.id == created.id
-    assert plain(read.inputs)["registration_ids"] == sorted(ids[1:3])
-    assert plain(read.properties)["revoked_ids"] == sorted(ids[1:3])
+    assert plain(read.inputs)["registration_ids"] == [second, third]
+    assert plain(read.properties)["revoked_ids"] == [third, second]
 
     emulator.requests.clear()
     server.stub.Delete(
