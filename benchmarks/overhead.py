@@ -27,21 +27,18 @@ from benchmarks.harness import (
     ACCOUNT,
     TOKEN,
     BenchmarkError,
-    CliProject,
-    ProviderProcess,
     emulator_nodelay,
     header,
     main_guard,
     median_min,
     program_with,
-    pulumi_cli_bin,
     pulumi_version,
     seconds,
-    struct,
     table,
-    wrapped_secret,
 )
 from cloudflare_device_revocation.emulator import Emulator
+from provider_server import ProviderProcess, struct, wrapped_secret
+from pulumi_cli import Project, locate_cli
 
 URN = "urn:pulumi:dev::bench::pulumi-python:dynamic/cloudflare:DeviceRevocation::one"
 IMPORTS = [
@@ -138,21 +135,21 @@ def importtime_top(module: str, top: int) -> list[list[object]]:
 
 
 def previews(repeat: int, counts: Sequence[int]) -> list[list[object]]:
-    cli_bin = pulumi_cli_bin()
+    cli_bin = locate_cli()
     rows: list[list[object]] = []
     with Emulator(tokens={TOKEN: "write"}) as emulator:
         seeded = emulator.state.seed(ACCOUNT, max(*counts, 1) * 3)
         for count in [0, *counts]:
             program = "import pulumi\n" if count == 0 else program_with(count, 3, seeded)
             with tempfile.TemporaryDirectory(prefix="bench-preview-") as tmp:
-                project = CliProject.create(Path(tmp), cli_bin, program)
+                project = Project.create(Path(tmp), cli_bin, program=program, name="bench")
                 project.env.update(
                     CLOUDFLARE_API_TOKEN=TOKEN, CLOUDFLARE_BASE_URL=emulator.base_url
                 )
                 label = "empty program" if count == 0 else f"{count} DeviceRevocation(s)"
                 for phase in ("new stack (creates)", "after up (no change)"):
                     if phase.startswith("after"):
-                        project.run("up", "--yes", "--skip-preview")
+                        project.run("up", "--yes", "--skip-preview", timeout=600)
                     print(f"  preview: {label}, {phase}", file=sys.stderr, flush=True)
                     runs = []
                     for _ in range(repeat):
@@ -181,7 +178,7 @@ def run(args: argparse.Namespace) -> None:
     emulator_nodelay(True)
     extra = [f"{args.repeat} runs per figure, {args.preview_repeat} per preview; seconds"]
     if not args.no_preview:
-        extra.insert(0, f"Pulumi CLI {pulumi_version(pulumi_cli_bin())}, file backend")
+        extra.insert(0, f"Pulumi CLI {pulumi_version(locate_cli())}, file backend")
     header("overhead: provider start, import time, pulumi preview", extra)
     print("The provider process, from spawn (cumulative):")
     print(table(["reached", "median s", "min s"], provider_start(args.repeat)))

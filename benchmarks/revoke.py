@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.harness import (
-    REPO,
     TOKEN,
     BenchmarkError,
     emulator_nodelay,
@@ -39,6 +38,7 @@ from benchmarks.harness import (
 )
 from benchmarks.revoke_worker import Measured
 from cloudflare_device_revocation.emulator import Emulator, Fault
+from pulumi_cli import REPO
 
 HERE = Path(__file__).resolve().parent
 WORKER = "benchmarks.revoke_worker"

@@ -30,7 +30,6 @@ class Measured(TypedDict):
     cpu: float
     rss_before_kib: int
     rss_peak_kib: int
-    peak_is_of_the_run: bool
 
 
 def ours(job: dict[str, Any]) -> Callable[[Sequence[str]], None]:
@@ -122,7 +121,6 @@ def main() -> int:
         "cpu": cpu,
         "rss_before_kib": rss_before,
         "rss_peak_kib": rss_peak,
-        "peak_is_of_the_run": peak is not None,
     }
     print(json.dumps(result))
     return 0

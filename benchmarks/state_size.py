@@ -28,17 +28,16 @@ from benchmarks.harness import (
     ACCOUNT,
     TOKEN,
     BenchmarkError,
-    CliProject,
     emulator_nodelay,
     header,
     main_guard,
     program_with,
-    pulumi_cli_bin,
     pulumi_version,
     seconds,
     table,
 )
 from cloudflare_device_revocation.emulator import Emulator
+from pulumi_cli import Project, locate_cli
 
 SERIALIZE = (
     "from pulumi.dynamic.dynamic import serialize_provider\n"
@@ -87,11 +86,13 @@ def one_stack(
     cli_bin: str, emulator: Emulator, count: int, per: int, seeded: Sequence[str]
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-state-") as tmp:
-        project = CliProject.create(Path(tmp), cli_bin, program_with(count, per, seeded))
+        project = Project.create(
+            Path(tmp), cli_bin, program=program_with(count, per, seeded), name="bench"
+        )
         project.env.update(CLOUDFLARE_API_TOKEN=TOKEN, CLOUDFLARE_BASE_URL=emulator.base_url)
         emulator.state.set_revoked(ACCOUNT, seeded, False)
         start = time.perf_counter()
-        project.run("up", "--yes", "--skip-preview")
+        project.run("up", "--yes", "--skip-preview", timeout=600)
         up_seconds = time.perf_counter() - start
         unrevoked = set(seeded[: count * per]) - emulator.state.revoked_ids(ACCOUNT)
         if unrevoked:
@@ -126,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> None:
-    cli_bin = pulumi_cli_bin()
+    cli_bin = locate_cli()
     emulator_nodelay(True)
     counts = [int(c) for c in args.counts.split(",")]
     per: int = args.ids

@@ -25,17 +25,15 @@ from benchmarks.harness import (
     ACCOUNT,
     TOKEN,
     BenchmarkError,
-    ProviderProcess,
     emulator_nodelay,
     header,
     main_guard,
     seconds,
-    struct,
     table,
-    wrapped_secret,
 )
 from cloudflare_device_revocation import DeviceRevocationProvider
 from cloudflare_device_revocation.emulator import Emulator
+from provider_server import ProviderProcess, struct, wrapped_secret
 
 T = TypeVar("T")
 REVOKES = r"/revoke$"

@@ -3,75 +3,28 @@
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
 from pulumi.dynamic.dynamic import serialize_provider
-from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+from pulumi.runtime.proto import provider_pb2
 from pulumi.runtime.rpc import UNKNOWN
 
 from cloudflare_device_revocation import DeviceRevocationProvider
 from cloudflare_device_revocation.emulator import DEFAULT_TOKEN, Emulator
+from provider_server import ProviderProcess, plain, struct, wrapped_secret
 from support import ACCOUNT
 
 URN = "urn:pulumi:dev::test::pulumi-python:dynamic/cloudflare:DeviceRevocation::lost-laptops"
-SECRET_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SERIALIZED = serialize_provider(DeviceRevocationProvider())
-
-
-class ProviderProcess:
-    """``python -m pulumi.dynamic`` in a subprocess, its stdout collected line by line."""
-
-    def __init__(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDFLARE_")}
-        self.process = subprocess.Popen(
-            [sys.executable, "-u", "-m", "pulumi.dynamic", "127.0.0.1:1"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert self.process.stdout is not None
-        port = int(self.process.stdout.readline().strip())
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def stop(self) -> str:
-        self.channel.close()
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        self._reader.join(timeout=5)
-        assert self.process.stderr is not None
-        return self.process.stderr.read()
-
-
-def struct(values: dict[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(values)
-    return message
-
-
-def plain(message: struct_pb2.Struct) -> dict[str, Any]:
-    from google.protobuf.json_format import MessageToDict
-
-    converted: dict[str, Any] = MessageToDict(message)
-    return converted
+# Declared in reverse sorted order, so that a declared order and a sorted one always differ.
+DECLARED = [
+    "f174e90a-fafe-4643-bbbc-4a0ed4fc8415",
+    "9b3c1d2e-4f5a-4b6c-8d7e-0f1a2b3c4d5e",
+    "11ffb86f-3f0c-4306-b4a2-e62f872b166a",
+]
 
 
 @pytest.fixture
@@ -79,7 +32,7 @@ def server(emulator: Emulator) -> Iterator[ProviderProcess]:
     process = ProviderProcess()
     config = {
         # The engine sends secret config wrapped; the server unwraps it before configure().
-        "cloudflare:apiToken": {SECRET_KEY: SECRET_SIG, "value": DEFAULT_TOKEN},
+        "cloudflare:apiToken": wrapped_secret(DEFAULT_TOKEN),
         "cloudflare:baseUrl": emulator.base_url,
         "cloudflare:minBackoff": "0",
         "cloudflare:retries": "1",
@@ -102,20 +55,25 @@ def check(server: ProviderProcess, news: dict[str, Any]) -> provider_pb2.CheckRe
 def test_lifecycle_through_the_dynamic_provider_server(
     emulator: Emulator, server: ProviderProcess
 ) -> None:
-    """Check, Diff, Create, Update, Read and Delete over gRPC, checked against the emulator."""
-    ids = emulator.state.seed(ACCOUNT, 4)
-    checked = check(server, props(account_id=ACCOUNT.upper(), registration_ids=[ids[1], ids[0]]))
+    """Check, Diff, Create, Update, Read and Delete over gRPC, checked against the emulator;
+    registration_ids keep the declared order, revoked_ids are sorted."""
+    assert sorted(DECLARED, reverse=True) == DECLARED
+    for reg_id in DECLARED:
+        emulator.state.add_registration(ACCOUNT, registration_id=reg_id)
+    first, second, third = DECLARED
+    checked = check(server, props(account_id=ACCOUNT.upper(), registration_ids=[first, second]))
     assert list(checked.failures) == []
     inputs = plain(checked.inputs)
     assert inputs["account_id"] == ACCOUNT
-    assert inputs["registration_ids"] == sorted(ids[:2])
+    assert inputs["registration_ids"] == [first, second]
 
     created = server.stub.Create(provider_pb2.CreateRequest(urn=URN, properties=checked.inputs))
     outs = plain(created.properties)
-    assert outs["revoked_ids"] == sorted(ids[:2])
-    assert emulator.state.revoked_ids(ACCOUNT) == set(ids[:2])
+    assert outs["registration_ids"] == [first, second]
+    assert outs["revoked_ids"] == [second, first]
+    assert emulator.state.revoked_ids(ACCOUNT) == {first, second}
 
-    news = check(server, props(account_id=ACCOUNT, registration_ids=ids[:3])).inputs
+    news = check(server, props(account_id=ACCOUNT, registration_ids=DECLARED)).inputs
     diff = server.stub.Diff(
         provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=news)
     )
@@ -126,20 +84,22 @@ def test_lifecycle_through_the_dynamic_provider_server(
         provider_pb2.UpdateRequest(id=created.id, urn=URN, olds=created.properties, news=news)
     )
     [request] = emulator.requests.matching("POST", r"/revoke$")
-    assert request.body == [ids[2]]
+    assert request.body == [third]
+    assert plain(updated.properties)["registration_ids"] == DECLARED
+    assert plain(updated.properties)["revoked_ids"] == [third, second, first]
 
     same = server.stub.Diff(
         provider_pb2.DiffRequest(id=created.id, urn=URN, olds=updated.properties, news=news)
     )
     assert same.changes == provider_pb2.DiffResponse.DIFF_NONE
 
-    emulator.state.set_revoked(ACCOUNT, [ids[0]], False)
+    emulator.state.set_revoked(ACCOUNT, [first], False)
     read = server.stub.Read(
         provider_pb2.ReadRequest(id=created.id, urn=URN, properties=updated.properties)
     )
     assert read.id == created.id
-    assert plain(read.inputs)["registration_ids"] == sorted(ids[1:3])
-    assert plain(read.properties)["revoked_ids"] == sorted(ids[1:3])
+    assert plain(read.inputs)["registration_ids"] == [second, third]
+    assert plain(read.properties)["revoked_ids"] == [third, second]
 
     emulator.requests.clear()
     server.stub.Delete(

@@ -324,8 +324,28 @@ def test_workflow_permissions_are_least_privilege() -> None:
     assert flow["permissions"] == {"contents": "read"}
     assert flow["jobs"]["preview"]["permissions"] == {"contents": "read", "pull-requests": "write"}
     assert flow["jobs"]["deploy"]["permissions"] == {"contents": "read"}
-    text = WORKFLOW.read_text()
-    assert "Zero Trust Write" in text
+
+
+def secret_uses(
+    node: object, secret: str, path: tuple[object, ...] = ()
+) -> list[tuple[object, ...]]:
+    """Where in the workflow a value reads ``secrets.<secret>``, as paths of keys and indexes."""
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in secret_uses(v, secret, (*path, k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in secret_uses(v, secret, (*path, i))]
+    return [path] if re.search(rf"\bsecrets\.{secret}\b", str(node)) else []
+
+
+def test_workflow_gives_the_cloudflare_token_to_the_deploy_step_only() -> None:
+    """Only the deploy job's pulumi step gets the Cloudflare token: no workflow- or job-level
+    env, and nothing in the preview job that pull requests run."""
+    flow = workflow()
+    deploy_steps = flow["jobs"]["deploy"]["steps"]
+    index = deploy_steps.index(pulumi_step(flow["jobs"]["deploy"]))
+    assert secret_uses(flow, "CLOUDFLARE_API_TOKEN") == [
+        ("jobs", "deploy", "steps", index, "env", "CLOUDFLARE_API_TOKEN")
+    ]
 
 
 def test_workflow_pins_actions_and_the_cli() -> None:

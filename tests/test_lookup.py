@@ -195,17 +195,24 @@ def test_find_registrations_uses_stack_config_during_preview(
 
 
 def test_find_registrations_without_credentials_fails_clearly(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator
 ) -> None:
-    """No stack config and no environment: the usual error naming every way to authenticate."""
+    """No credential in stack config or environment: find_registrations fails with the error
+    naming every way to authenticate, before any request."""
     for name in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_KEY", "CLOUDFLARE_EMAIL"):
         monkeypatch.delenv(name, raising=False)
+    # Were a client made anyway, its requests would reach the emulator, not the internet.
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", emulator.base_url)
+    pulumi.runtime.set_mocks(Mocks(), preview=True)
     pulumi.runtime.set_all_config({})
-    from cloudflare_device_revocation.lookup import _program_settings_config
-    from cloudflare_device_revocation.settings import resolve_settings
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def program() -> pulumi.Output[list[str]]:
+        return find_registrations(ACCOUNT, user_emails=["alice@example.com"])
 
     with pytest.raises(ConfigurationError, match="CLOUDFLARE_API_TOKEN"):
-        resolve_settings(_program_settings_config(), {})
+        program()
+    assert emulator.requests.all() == []
 
 
 OFFBOARD = Path(__file__).resolve().parent.parent / "examples/offboard-by-email/__main__.py"

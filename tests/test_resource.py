@@ -1,26 +1,31 @@
-"""DeviceRevocation under Pulumi's mocks: inputs, types and the serialized provider."""
+"""DeviceRevocation under Pulumi's mocks: what it registers with the engine, and its outputs."""
 
 from __future__ import annotations
 
 import base64
 from typing import Any
 
+import dill
 import pulumi
 import pytest
 
-from cloudflare_device_revocation import DeviceRevocation
+from cloudflare_device_revocation import DeviceRevocation, DeviceRevocationProvider
 
 ACCOUNT = "699d98642c564d2e855e9661899b7252"
 IDS = ["f174e90a-fafe-4643-bbbc-4a0ed4fc8415", "11ffb86f-3f0c-4306-b4a2-e62f872b166a"]
+# What the mocked engine answers: unlike any input, so that no assertion can pass on an echo.
+ENGINE_OUTPUTS = {"revoked_ids": ["from-the-engine"]}
 
 
 class Mocks(pulumi.runtime.Mocks):
+    """Records each registration; answers every one with ENGINE_OUTPUTS."""
+
     def __init__(self) -> None:
         self.registered: list[pulumi.runtime.MockResourceArgs] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.registered.append(args)
-        return f"{args.name}-id", {**args.inputs, "revoked_ids": sorted(IDS)}
+        return f"{args.name}-id", dict(ENGINE_OUTPUTS)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
         return {}, []
@@ -33,42 +38,59 @@ def mocks() -> Mocks:
     return mocks
 
 
+def declared(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+    """The inputs a registration sent to the engine, without the serialized provider."""
+    return {k: v for k, v in args.inputs.items() if k != "__provider"}
+
+
 @pulumi.runtime.test  # type: ignore[untyped-decorator]
-def test_registers_a_dynamic_resource_with_its_inputs(mocks: Mocks) -> pulumi.Output[Any]:
-    """The resource registers under the dynamic type with inputs and a __provider."""
+def test_registers_the_dynamic_type_with_its_provider_and_inputs(
+    mocks: Mocks,
+) -> pulumi.Output[Any]:
+    """The engine gets the dynamic type, the declared inputs with endpoint defaulting to
+    "devices", and a pickled DeviceRevocationProvider; revoked_ids comes from the engine."""
     resource = DeviceRevocation("lost-laptops", account_id=ACCOUNT, registration_ids=IDS)
 
-    def verify(values: list[Any]) -> None:
-        account_id, registration_ids, endpoint, revoked_ids = values
-        assert (account_id, registration_ids, endpoint) == (ACCOUNT, IDS, "devices")
-        assert revoked_ids == sorted(IDS)
+    def verify(revoked_ids: list[str]) -> None:
         [args] = mocks.registered
-        assert args.typ == "pulumi-python:dynamic/cloudflare:DeviceRevocation"
-        assert args.name == "lost-laptops"
-        serialized = args.inputs["__provider"]
-        assert isinstance(serialized, str)
-        assert b"cloudflare_device_revocation.provider" in base64.b64decode(serialized)
+        assert (args.typ, args.name) == (
+            "pulumi-python:dynamic/cloudflare:DeviceRevocation",
+            "lost-laptops",
+        )
+        assert declared(args) == {
+            "account_id": ACCOUNT,
+            "registration_ids": IDS,
+            "endpoint": "devices",
+        }
+        provider = dill.loads(base64.b64decode(args.inputs["__provider"]))
+        assert type(provider) is DeviceRevocationProvider
+        assert revoked_ids == ENGINE_OUTPUTS["revoked_ids"]
 
-    return pulumi.Output.all(
-        resource.account_id, resource.registration_ids, resource.endpoint, resource.revoked_ids
-    ).apply(verify)
+    return resource.revoked_ids.apply(verify)
 
 
 @pulumi.runtime.test  # type: ignore[untyped-decorator]
-def test_outputs_from_other_resources_are_accepted(mocks: Mocks) -> pulumi.Output[Any]:
-    """registration_ids may be an Output, and its elements too."""
-    ids = pulumi.Output.from_input(IDS[:1])
+def test_outputs_from_other_resources_reach_the_engine_resolved(
+    mocks: Mocks,
+) -> pulumi.Output[Any]:
+    """account_id, registration_ids and its elements may be Outputs: the engine gets their
+    values, and the endpoint given, in the declared order."""
     resource = DeviceRevocation(
-        "from-output",
+        "from-outputs",
         account_id=pulumi.Output.from_input(ACCOUNT),
-        registration_ids=ids,
+        registration_ids=[IDS[0], pulumi.Output.from_input(IDS[1])],
         endpoint="registrations",
     )
 
-    def verify(values: list[Any]) -> None:
-        assert values == [IDS[:1], "registrations"]
+    def verify(_urn: str) -> None:
+        [args] = mocks.registered
+        assert declared(args) == {
+            "account_id": ACCOUNT,
+            "registration_ids": IDS,
+            "endpoint": "registrations",
+        }
 
-    return pulumi.Output.all(resource.registration_ids, resource.endpoint).apply(verify)
+    return resource.urn.apply(verify)
 
 
 def test_keyword_only_arguments() -> None:
