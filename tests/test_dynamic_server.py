@@ -56,7 +56,7 @@ def test_lifecycle_through_the_dynamic_provider_server(
     emulator: Emulator, server: ProviderProcess
 ) -> None:
     """Check, Diff, Create, Update, Read and Delete over gRPC, checked against the emulator;
-    registration_ids keep the declared order, revoked_ids are sorted."""
+    registration_ids and revoked_ids keep the declared order, new IDs appended."""
     assert sorted(DECLARED, reverse=True) == DECLARED
     for reg_id in DECLARED:
         emulator.state.add_registration(ACCOUNT, registration_id=reg_id)
@@ -70,7 +70,7 @@ def test_lifecycle_through_the_dynamic_provider_server(
     created = server.stub.Create(provider_pb2.CreateRequest(urn=URN, properties=checked.inputs))
     outs = plain(created.properties)
     assert outs["registration_ids"] == [first, second]
-    assert outs["revoked_ids"] == [second, first]
+    assert outs["revoked_ids"] == [first, second]
     assert emulator.state.revoked_ids(ACCOUNT) == {first, second}
 
     news = check(server, props(account_id=ACCOUNT, registration_ids=DECLARED)).inputs
@@ -84,9 +84,9 @@ def test_lifecycle_through_the_dynamic_provider_server(
         provider_pb2.UpdateRequest(id=created.id, urn=URN, olds=created.properties, news=news)
     )
     [request] = emulator.requests.matching("POST", r"/revoke$")
-    assert request.body == [third]
+    assert request.query["id"] == [third]
     assert plain(updated.properties)["registration_ids"] == DECLARED
-    assert plain(updated.properties)["revoked_ids"] == [third, second, first]
+    assert plain(updated.properties)["revoked_ids"] == DECLARED
 
     same = server.stub.Diff(
         provider_pb2.DiffRequest(id=created.id, urn=URN, olds=updated.properties, news=news)
@@ -99,7 +99,7 @@ def test_lifecycle_through_the_dynamic_provider_server(
     )
     assert read.id == created.id
     assert plain(read.inputs)["registration_ids"] == [second, third]
-    assert plain(read.properties)["revoked_ids"] == [third, second]
+    assert plain(read.properties)["revoked_ids"] == [second, third]
 
     emulator.requests.clear()
     server.stub.Delete(
@@ -124,27 +124,32 @@ def test_account_change_is_a_replacement(emulator: Emulator, server: ProviderPro
 
 def test_check_failures_reach_the_engine(server: ProviderProcess) -> None:
     """Invalid inputs come back as CheckFailures with property and reason."""
-    response = check(server, props(account_id="nope", registration_ids=[]))
+    response = check(server, props(account_id="nope", registration_ids=[" "]))
     assert [(f.property, f.reason) for f in response.failures] == [
         ("account_id", "account_id must be 32 hexadecimal characters, got 'nope' (4 characters)."),
-        (
-            "registration_ids",
-            "registration_ids is empty: declare at least one registration ID to revoke.",
-        ),
+        ("registration_ids", "registration_ids[0] is empty."),
     ]
 
 
 def test_api_failure_is_a_grpc_error_with_cloudflare_details(
     emulator: Emulator, server: ProviderProcess
 ) -> None:
-    """Create failing with 403/10000 fails the RPC; the message carries code and hint, no token."""
+    """Create failing with 403/10000 fails the RPC: the first line names the resource, the
+    status, Cloudflare's code and message, once, with the hint and no Python traceback."""
     ids = emulator.state.seed(ACCOUNT, 1)
     emulator.inject(status=403, code=10000, message="Authentication error")
-    inputs = check(server, props(account_id=ACCOUNT, registration_ids=ids)).inputs
+    inputs = check(
+        server, props(account_id=ACCOUNT, registration_ids=ids, resource_name="lost-laptops")
+    ).inputs
     with pytest.raises(grpc.RpcError) as caught:
         server.stub.Create(provider_pb2.CreateRequest(urn=URN, properties=inputs))
     details = caught.value.details()
-    assert "[10000] Authentication error" in details
+    first = details.splitlines()[0]
+    assert first.startswith("cloudflare_device_revocation.provider.DeploymentError: ")
+    assert "DeviceRevocation lost-laptops: Cloudflare API: cannot revoke 1 registration" in first
+    assert "HTTP 403: [10000] Authentication error" in first
+    assert details.count("Authentication error") == 1
+    assert "Traceback" not in details and 'File "' not in details
     assert "Zero Trust Write" in details
     assert DEFAULT_TOKEN not in details
     assert emulator.state.revoked_ids(ACCOUNT) == set()
@@ -164,7 +169,9 @@ def test_outputs_and_serialized_provider_hold_no_credential(
         "account_id",
         "registration_ids",
         "endpoint",
+        "allow_missing_ids",
         "revoked_ids",
+        "missing_ids",
     }
     assert DEFAULT_TOKEN.encode() not in base64.b64decode(SERIALIZED)
 

@@ -1,9 +1,9 @@
 """The fault matrix: every fault the emulator can inject, through the client and the provider.
 
-For each case: the outcome (revoked, or which error), how many requests reached the server,
-which waits the retry policy asked for, and a bound on wall time. Through the client, waits
-are recorded instead of slept; through the provider (which builds its own client from stack
-config, as in a deployment), they are slept for real, so Retry-After values stay small.
+For each case: the outcome (revoked, refused, or which error), how many revoke requests
+reached the server, which waits the retry policy asked for, and a bound on wall time.
+Waits are recorded instead of slept, through the client and through the provider (whose
+client factory is given a fake sleep, as production code never is).
 """
 
 from __future__ import annotations
@@ -16,26 +16,24 @@ from email.utils import formatdate
 from typing import Any
 
 import pytest
-from pulumi.dynamic import ConfigureRequest
-from pulumi.dynamic.config import Config
 
 from cloudflare_device_revocation import (
     APIConnectionError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
     CloudflareError,
-    DeviceRevocationProvider,
+    DeploymentError,
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     RevocationError,
-    UnexpectedResponseError,
 )
 from cloudflare_device_revocation.emulator import DEFAULT_TOKEN, Emulator
-from support import ACCOUNT, ClientFactory, SleepRecorder
+from support import ACCOUNT, ClientFactory, SleepRecorder, provider_for
 
 ATTEMPTS = 3  # the client's max_attempts, and the provider's cloudflare:retries + 1
 ENVELOPE_FAILURE = {
@@ -57,12 +55,13 @@ class Case:
     name: str
     faults: Callable[[], list[dict[str, Any]]]
     outcome: type[CloudflareError] | None  # None: the IDs end up revoked
-    requests: int
+    requests: int  # revoke requests that reach the server
     waits: tuple[tuple[float, float], ...] = ()  # (low, high) per wait, client path
     bound: float = 2.0  # seconds of wall time, provider path included
     provider: bool = True  # timeouts are a transport matter: client path only
     message: str = ""
     timeout: tuple[float, float] = (5.0, 5.0)
+    refused: bool = False  # the client returns the IDs as refused rather than raising
 
 
 def once(**fault: Any) -> Callable[[], list[dict[str, Any]]]:
@@ -145,8 +144,15 @@ CASES = [
         1,
         message="success=false: [1234] accepted but refused",
     ),
+    # A refused request of 3 IDs is split, [a] and [b, c], then [b] and [c]: 5 requests.
+    Case("400 once", once(status=400, code=1001, message="bad"), None, 2 + 1),
     Case(
-        "400", once(status=400, code=1001, message="bad"), BadRequestError, 1, message="[1001] bad"
+        "400 persistent",
+        always(status=400, code=1001, message="bad"),
+        BadRequestError,
+        5,
+        message="[1001] bad",
+        refused=True,
     ),
     Case(
         "401",
@@ -163,30 +169,31 @@ CASES = [
         message="[10000] Authentication error",
     ),
     Case(
-        "404 code 7003",
-        once(status=404, code=7003, message="Could not route"),
+        "404 code 7003 persistent",
+        always(status=404, code=7003, message="Could not route"),
         NotFoundError,
-        1,
-        message="check account_id",
+        5,
+        message="check the account ID",
+        refused=True,
     ),
     Case(
         "200 HTML body",
         once(status=200, body="<html>maintenance</html>"),
-        UnexpectedResponseError,
+        APIResponseValidationError,
         1,
         message="'<html>maintenance</html>'",
     ),
     Case(
         "200 empty body",
         once(status=200, body=""),
-        UnexpectedResponseError,
+        APIResponseValidationError,
         1,
         message="'<empty body>'",
     ),
     Case(
         "200 truncated JSON",
         once(status=200, body='{"success": true, "errors": [], "res'),
-        UnexpectedResponseError,
+        APIResponseValidationError,
         1,
         message="not Cloudflare's JSON envelope",
     ),
@@ -247,6 +254,16 @@ def settle(emulator: Emulator) -> None:
         time.sleep(0.02)
 
 
+def revoke_arrivals(emulator: Emulator) -> int:
+    return len(emulator.requests.matching("POST", r"/revoke$"))
+
+
+def check_waits(sleeps: SleepRecorder, case: Case) -> None:
+    assert len(sleeps.delays) == len(case.waits)
+    for delay, (low, high) in zip(sleeps.delays, case.waits, strict=True):
+        assert low <= delay <= high
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_through_the_client(
     emulator: Emulator, make_client: ClientFactory, sleeps: SleepRecorder, case: Case
@@ -258,6 +275,11 @@ def test_through_the_client(
     if case.outcome is None:
         client.revoke(ACCOUNT, ids)
         assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
+    elif case.refused:
+        result = client.revoke(ACCOUNT, ids)
+        assert sorted(result.refused) == sorted(ids) and result.accepted == ()
+        assert all(type(r.error) is case.outcome for r in result.refusals)
+        assert all(case.message in str(r.error) for r in result.refusals)
     else:
         with pytest.raises(RevocationError) as caught:
             client.revoke(ACCOUNT, ids)
@@ -267,39 +289,29 @@ def test_through_the_client(
     elapsed = time.monotonic() - started
     settle(emulator)
     assert emulator.arrivals() == case.requests
-    assert len(sleeps.delays) == len(case.waits)
-    for delay, (low, high) in zip(sleeps.delays, case.waits, strict=True):
-        assert low <= delay <= high
+    check_waits(sleeps, case)
     assert elapsed < case.bound
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.provider], ids=lambda c: c.name)
-def test_through_the_provider(emulator: Emulator, case: Case) -> None:
-    """The provider fails the deployment (or revokes) exactly as the client does."""
+def test_through_the_provider(emulator: Emulator, sleeps: SleepRecorder, case: Case) -> None:
+    """The provider fails the deployment (or revokes) as the client does, with the same waits."""
     ids = arm(emulator, case)
-    provider = DeviceRevocationProvider()
-    config = {
-        "cloudflare:apiToken": DEFAULT_TOKEN,
-        "cloudflare:baseUrl": emulator.base_url,
-        "cloudflare:retries": str(ATTEMPTS - 1),
-        "cloudflare:minBackoff": "0",
-    }
-    provider.configure(ConfigureRequest(Config(config, "test")))
+    provider = provider_for(emulator, sleeps, **{"cloudflare:retries": str(ATTEMPTS - 1)})
     inputs = provider.check({}, {"account_id": ACCOUNT, "registration_ids": ids}).inputs
-    started = time.monotonic()
     if case.outcome is None:
         outs = provider.create(inputs).outs or {}
-        assert outs["revoked_ids"] == sorted(ids)
+        assert outs["revoked_ids"] == ids
         assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
     else:
-        with pytest.raises(RevocationError) as caught:
+        with pytest.raises(DeploymentError) as caught:
             provider.create(inputs)
-        assert type(caught.value.cause) is case.outcome
         assert case.message in str(caught.value)
         assert DEFAULT_TOKEN not in str(caught.value)
-    assert time.monotonic() - started < case.bound
+        assert emulator.state.revoked_ids(ACCOUNT) == set()
     settle(emulator)
-    assert emulator.arrivals() == case.requests
+    assert revoke_arrivals(emulator) == case.requests
+    check_waits(sleeps, case)
 
 
 def test_connection_refused(sleeps: SleepRecorder) -> None:

@@ -378,7 +378,7 @@ def test_a_global_api_key_revokes_on_devices_but_cannot_confirm(
     with pytest.raises(DeploymentError) as caught:
         provider.create(inputs)
     message = str(caught.value)
-    assert "Cloudflare accepted the revocation of 1 registration" in message
+    assert "Cloudflare accepted the revocation of 1 of 1 registration in account" in message
     assert "nothing is recorded as revoked" in message
     assert "lists only API tokens" in message
     assert emulator.state.revoked_ids(ACCOUNT) == set(ids)

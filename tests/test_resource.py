@@ -47,8 +47,9 @@ def declared(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
 def test_registers_the_dynamic_type_with_its_provider_and_inputs(
     mocks: Mocks,
 ) -> pulumi.Output[Any]:
-    """The engine gets the dynamic type, the declared inputs with endpoint defaulting to
-    "devices", and a pickled DeviceRevocationProvider; revoked_ids comes from the engine."""
+    """The engine gets the dynamic type, the declared inputs and the resource's name (no
+    endpoint: check fills in the default), and a pickled DeviceRevocationProvider;
+    revoked_ids comes from the engine."""
     resource = DeviceRevocation("lost-laptops", account_id=ACCOUNT, registration_ids=IDS)
 
     def verify(revoked_ids: list[str]) -> None:
@@ -60,7 +61,7 @@ def test_registers_the_dynamic_type_with_its_provider_and_inputs(
         assert declared(args) == {
             "account_id": ACCOUNT,
             "registration_ids": IDS,
-            "endpoint": "devices",
+            "resource_name": "lost-laptops",
         }
         provider = dill.loads(base64.b64decode(args.inputs["__provider"]))
         assert type(provider) is DeviceRevocationProvider
@@ -74,12 +75,13 @@ def test_outputs_from_other_resources_reach_the_engine_resolved(
     mocks: Mocks,
 ) -> pulumi.Output[Any]:
     """account_id, registration_ids and its elements may be Outputs: the engine gets their
-    values, and the endpoint given, in the declared order."""
+    values, and the endpoint and allow_missing_ids given, in the declared order."""
     resource = DeviceRevocation(
         "from-outputs",
         account_id=pulumi.Output.from_input(ACCOUNT),
         registration_ids=[IDS[0], pulumi.Output.from_input(IDS[1])],
-        endpoint="registrations",
+        endpoint="devices",
+        allow_missing_ids=pulumi.Output.from_input(True),
     )
 
     def verify(_urn: str) -> None:
@@ -87,7 +89,9 @@ def test_outputs_from_other_resources_reach_the_engine_resolved(
         assert declared(args) == {
             "account_id": ACCOUNT,
             "registration_ids": IDS,
-            "endpoint": "registrations",
+            "endpoint": "devices",
+            "allow_missing_ids": True,
+            "resource_name": "from-outputs",
         }
 
     return resource.urn.apply(verify)

@@ -17,7 +17,7 @@ from pulumi.dynamic.config import Config
 from cloudflare_device_revocation import (
     APIConnectionError,
     CloudflareClient,
-    ConfigurationError,
+    DeploymentError,
     DeviceRevocationProvider,
     RetryPolicy,
     RevocationError,
@@ -40,7 +40,7 @@ def test_debug_logs_never_contain_the_token(
     caplog.set_level(logging.DEBUG)
     emulator.inject(status=503)
     client.revoke(ACCOUNT, ids)
-    emulator.inject(status=400, message=f"bad header: Bearer {TOKEN}")
+    emulator.inject(status=403, message=f"bad header: Bearer {TOKEN}")
     with pytest.raises(RevocationError):
         client.revoke(ACCOUNT, ids)
     client.list_registrations(ACCOUNT)
@@ -59,8 +59,10 @@ def test_an_echoed_api_key_is_redacted_in_provider_errors(emulator: Emulator) ->
         "cloudflare:baseUrl": emulator.base_url,
     }
     provider.configure(ConfigureRequest(Config(config, "test")))
-    news = provider.check({}, {"account_id": ACCOUNT, "registration_ids": ids}).inputs
-    with pytest.raises(RevocationError) as caught:
+    news = provider.check(
+        {}, {"account_id": ACCOUNT, "registration_ids": ids, "endpoint": "devices"}
+    ).inputs
+    with pytest.raises(DeploymentError) as caught:
         provider.create(news)
     assert DEFAULT_API_KEY not in str(caught.value)
     assert "X-Auth-Key <redacted> is not valid here" in str(caught.value)
@@ -74,7 +76,7 @@ def test_plain_http_to_a_remote_host_is_refused_before_sending(emulator: Emulato
     config = {"cloudflare:apiToken": TOKEN, "cloudflare:baseUrl": "http://api.cloudflare.invalid"}
     provider.configure(ConfigureRequest(Config(config, "test")))
     news = provider.check({}, {"account_id": ACCOUNT, "registration_ids": ["a"]}).inputs
-    with pytest.raises(ConfigurationError, match="unencrypted") as caught:
+    with pytest.raises(DeploymentError, match="unencrypted") as caught:
         provider.create(news)
     assert TOKEN not in str(caught.value)
 

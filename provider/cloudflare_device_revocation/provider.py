@@ -297,17 +297,18 @@ class DeviceRevocationProvider(ResourceProvider):
                     f"{label}: {exc}\nRevoking is idempotent: once the cause is fixed, run "
                     "`pulumi up` again to revoke the rest."
                 ) from None
+            refused = {i: r for r in result.refusals for i in r.ids}
             try:
                 confirmation = client.confirm(account_id, ids)
             except CloudflareError as exc:
+                refused_part = f" and refused {len(refused)}" if refused else ""
                 raise DeploymentError(
-                    f"{label}: Cloudflare accepted the revocation of "
-                    f"{_registrations(len(result.accepted))} in account {account_id}, but "
-                    f"listing them to confirm it failed, so nothing is recorded as revoked: "
-                    f"{exc}\nRun `pulumi up` again once listing works (revoking again is "
-                    "harmless)."
+                    f"{label}: Cloudflare accepted the revocation of {len(result.accepted)} of "
+                    f"{_registrations(len(ids))} in account {account_id}{refused_part}, but "
+                    "listing them to confirm it failed, so nothing is recorded as revoked: "
+                    f"{exc}{_refusal_note(list(refused), refused)}\nRun `pulumi up` again "
+                    "once listing works (revoking again is harmless)."
                 ) from None
-        refused = {i: r for r in result.refusals for i in r.ids}
         not_revoked = confirmation.active
         if not_revoked:
             raise DeploymentError(_not_revoked_message(label, account_id, not_revoked, refused))
