@@ -40,9 +40,9 @@ FAILURES = [
         "registration_ids[1] must be a string, got number 7.",
     ),
     (
-        "empty list",
-        f'account_id="{ACCOUNT}", registration_ids=[]',
-        "registration_ids is empty: declare at least one registration ID to revoke.",
+        "allow_missing_ids not a boolean",
+        f'account_id="{ACCOUNT}", registration_ids=["{UUID}"], allow_missing_ids="yes"',
+        "allow_missing_ids must be true or false, got string 'yes'.",
     ),
     (
         "an empty ID",
@@ -98,6 +98,7 @@ NORMALIZED = [
         "for i in range(10_000)]",
         ["00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000009999"],
     ),
+    ("an empty list", f'account_id="{ACCOUNT}", registration_ids=[]', []),
 ]
 
 

@@ -395,7 +395,7 @@ def test_offboarding_from_file_previews_each_line_and_revokes_added_ones(
 
     create = project.run("preview", "--diff")
     assert "+ pulumi-python:dynamic/cloudflare:DeviceRevocation: (create)" in create.stdout
-    assert f'account_id      : "{account_id}"' in create.stdout
+    assert re.search(rf'account_id +: "{account_id}"', create.stdout)
     legend = (  # whole: a preview shortens strings over 150 characters
         "revokes the IDs marked + under requests (all of them, if the account changes); IDs "
         "marked - stay revoked: nothing is un-revoked"
@@ -476,7 +476,9 @@ def test_multiple_accounts_one_stack_per_environment(
     stack_file.write_text(stack_file.read_text().replace(contractors["accountId"], OTHER_ACCOUNT))
     moved = project.run("preview", "--diff")
     assert "+-pulumi-python:dynamic/cloudflare:DeviceRevocation: (replace)" in moved.stdout
-    assert f'~ account_id      : "{contractors["accountId"]}" => "{OTHER_ACCOUNT}"' in moved.stdout
+    assert re.search(
+        rf'~ account_id +: "{contractors["accountId"]}" => "{OTHER_ACCOUNT}"', moved.stdout
+    )
     assert "+-1 to replace" in moved.stdout
     for reg_id in contractors["registrationIds"]:
         assert (
@@ -572,12 +574,13 @@ def test_registrations_endpoint_rescues_a_multi_user_account(
     project.config("registrationIds[2]", ids[2], path=True)
     failed = project.run("up", "--yes", check=False)
     assert failed.returncode != 0
-    assert 'set endpoint="registrations" on the DeviceRevocation' in failed.output
+    assert "its successor is POST /devices/registrations/revoke" in failed.output
+    assert "end of life on 2025-11-11" in failed.output, "the deprecation note at preview"
     assert ids[2] not in api.state.revoked_ids(ACCOUNT)
 
     program.write_text(example)
     preview = project.run("preview", "--diff")
-    assert '~ endpoint        : "devices" => "registrations"' in preview.stdout
+    assert re.search(r'~ endpoint +: "devices" => "registrations"', preview.stdout)
     assert "changing the endpoint alone calls no API" in preview.stdout
     api.requests.clear()
     project.run("up", "--yes")

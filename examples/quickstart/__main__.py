@@ -17,7 +17,8 @@ revocation = DeviceRevocation(
     "lost-laptops",
     account_id=config.require("accountId"),
     registration_ids=config.require_object("registrationIds"),
-    endpoint=config.get("endpoint") or "devices",
+    # Unset: "registrations", the supported operation. "devices" is its deprecated predecessor.
+    endpoint=config.get("endpoint"),
 )
 
 pulumi.export("revoked_ids", revocation.revoked_ids)

@@ -1,4 +1,4 @@
-"""Revoke through /devices/registrations/revoke, the endpoint that replaces /devices/revoke.
+"""Move a stack off /devices/revoke onto /devices/registrations/revoke, its successor.
 
 pulumi config set accountId 699d98642c564d2e855e9661899b7252
 pulumi config set --path 'registrationIds[0]' f174e90a-fafe-4643-bbbc-4a0ed4fc8415
@@ -12,9 +12,11 @@ import pulumi
 
 from cloudflare_device_revocation import DeviceRevocation
 
-# The default, "devices", calls POST /accounts/{id}/devices/revoke, which Cloudflare has
-# deprecated (end of life 2025-11-11) and refuses on accounts with multi-user mode.
-# "registrations" calls its successor; it takes an API token, not a Global API Key.
+# "devices" calls POST /accounts/{id}/devices/revoke, which Cloudflare has deprecated (end
+# of life 2025-11-11) and refuses on accounts with multi-user mode; it was the default
+# before 0.2.0, so older stacks have it in their state. "registrations", the default since
+# 0.2.0, calls its successor; it takes an API token, not a Global API Key. Leaving the
+# argument out is the same as "registrations"; it is spelled out here to show the switch.
 ENDPOINT = "registrations"
 
 config = pulumi.Config()
