@@ -29,23 +29,30 @@ multi_user}``, ``GET /state``, ``POST /faults`` (one ``Fault`` or a list, as JSO
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from types import TracebackType
+from typing import Any
 
+from .assumptions import Assumptions
 from .faults import Fault, RequestLog, RequestRecord
+from .ratelimit import RateLimit
 from .server import API_PREFIX, EmulatorServer
-from .state import EmulatorState, Registration
+from .state import EmulatorState, Registration, User
 
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_EMAIL",
     "DEFAULT_TOKEN",
+    "Assumptions",
     "Emulator",
     "EmulatorState",
     "Fault",
+    "RateLimit",
     "Registration",
     "RequestLog",
     "RequestRecord",
+    "User",
 ]
 
 DEFAULT_TOKEN = "emulator-token"
@@ -58,9 +65,12 @@ class Emulator:
 
     ::
 
-        with Emulator() as emulator:
+        with Emulator(assumptions=Assumptions(unknown_ids="refuse")) as emulator:
             ids = emulator.state.seed("699d98642c564d2e855e9661899b7252", 3)
             ...  # point CLOUDFLARE_BASE_URL at emulator.base_url
+
+    ``assumptions`` and ``rate_limit`` are what ``reset()`` returns to (defaults: the
+    assumptions' defaults, no rate limit).
     """
 
     def __init__(
@@ -69,6 +79,8 @@ class Emulator:
         port: int = 0,
         tokens: Mapping[str, str] | None = None,
         api_keys: Mapping[tuple[str, str], str] | None = None,
+        assumptions: Assumptions | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self._server = EmulatorServer(
             ("127.0.0.1", port),
@@ -76,6 +88,8 @@ class Emulator:
             api_keys=api_keys
             if api_keys is not None
             else {(DEFAULT_EMAIL, DEFAULT_API_KEY): "write"},
+            assumptions=assumptions,
+            rate_limit=rate_limit,
         )
         self._thread: threading.Thread | None = None
 
@@ -107,10 +121,6 @@ class Emulator:
         self._server.faults.add(fault)
         return fault
 
-    def pending_faults(self) -> list[Fault]:
-        """Faults not used up yet."""
-        return self._server.faults.pending()
-
     def clear_faults(self) -> None:
         self._server.faults.clear()
 
@@ -126,8 +136,43 @@ class Emulator:
         """The most API requests the emulator has handled at the same time."""
         return self._server.max_in_flight
 
+    @property
+    def assumptions(self) -> Assumptions:
+        """The switches in force (see ``Assumptions``)."""
+        return self._server.assumptions
+
+    def assume(self, **fields: Any) -> Assumptions:
+        """Change some switches from now on, e.g. ``assume(unknown_ids="refuse")``."""
+        self._server.assumptions = self._server.assumptions.replace(fields)
+        return self._server.assumptions
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The rate limit in force, or None."""
+        limiter = self._server.limiter
+        return limiter.limit if limiter else None
+
+    def set_rate_limit(
+        self,
+        quota: int | None = 1200,
+        *,
+        window: float = 300.0,
+        block: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Limit API requests to ``quota`` per ``window`` seconds, then answer 429 for
+        ``block`` seconds; a fresh window starts now. ``set_rate_limit(None)``: no limit."""
+        self._server.set_rate_limit(
+            RateLimit(quota, window, block, clock) if quota is not None else None
+        )
+
+    def rate_limited(self) -> int:
+        """429s the rate limit has answered (injected faults not included)."""
+        return self._server.rate_limited
+
     def reset(self) -> None:
-        """Forget accounts, faults, latency and the request log."""
+        """Forget accounts, faults, latency, the request log and the counts; restore the
+        assumptions and rate limit given to the constructor."""
         self._server.reset()
 
     def start(self) -> Emulator:
