@@ -54,8 +54,9 @@ Control surface (for tests that run the emulator in another process), under
 /seed`` ``{account_id, count, multi_user, userless}``, ``GET /state``, ``POST /faults``
 (one ``Fault`` or a list), ``DELETE /faults``, ``GET /requests``, ``DELETE /requests``,
 ``POST /latency`` ``{seconds}``, ``GET``/``POST /assumptions`` (fields to change; answers
-all of them), ``GET``/``POST /rate-limit`` (``{quota, window, block}`` turns it on,
-``null`` off; answers ``{rate_limit, rate_limited}``). Production code never calls it.
+all of them), ``GET``/``POST``/``DELETE /rate-limit`` (POST ``{quota, window, block}``,
+each optional, turns it on; DELETE or POST ``null`` turns it off; all answer
+``{rate_limit, rate_limited}``). Production code never calls it.
 """
 
 from __future__ import annotations

@@ -69,6 +69,9 @@ def _operate(server: EmulatorServer, method: str, path: str, payload: Any) -> An
         return server.assumptions.to_dict()
     if (method, path) == ("GET", "/rate-limit"):
         return rate_limit_status(server)
+    if (method, path) == ("DELETE", "/rate-limit"):
+        server.set_rate_limit(None)
+        return rate_limit_status(server)
     if (method, path) == ("POST", "/rate-limit"):
         if payload is not None and not isinstance(payload, dict):
             raise TypeError("Expected null or a JSON object with quota, window, block")
