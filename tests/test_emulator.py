@@ -166,8 +166,14 @@ def test_unrevoke_undoes_a_revoke(emulator: Emulator, endpoint: str) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "kwargs", "status"),
     [
-        ("POST", f"/accounts/{ACCOUNT}/devices/unrevoke", {"json": {"id": "a"}}, 400),
-        ("POST", f"/accounts/{ACCOUNT}/devices/registrations/unrevoke", {"json": ["a"]}, 400),
+        ("POST", f"/accounts/{ACCOUNT}/devices/unrevoke", {"json": {"id": "r1"}}, 400),
+        ("POST", f"/accounts/{ACCOUNT}/devices/unrevoke", {"json": ["x" * 37]}, 400),
+        (
+            "POST",
+            f"/accounts/{ACCOUNT}/devices/registrations/unrevoke",
+            {"params": {"id": "r1"}, "json": ["r1"]},
+            400,
+        ),
         ("POST", f"/accounts/{ACCOUNT}/devices/registrations/unrevoke", {}, 400),
     ],
 )
@@ -175,7 +181,7 @@ def test_unrevoke_refuses_requests_off_the_schema(
     emulator: Emulator, method: str, path: str, kwargs: dict[str, Any], status: int
 ) -> None:
     """Unrevoke takes IDs the way its revoke twin does, and nothing else."""
-    ids = emulator.state.seed(ACCOUNT, 1)
+    ids = [emulator.state.add_registration(ACCOUNT, registration_id="r1").id]
     emulator.state.set_revoked(ACCOUNT, ids, True)
     got_status, body = call(emulator, method, path, **kwargs)
     assert (got_status, codes(body)) == (status, [1001])

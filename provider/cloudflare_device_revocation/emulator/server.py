@@ -357,7 +357,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if len(self.raw_requestline) > MAX_REQUEST_LINE:
                 self.requestline = self.request_version = self.command = ""
                 self.close_connection = True
-                self._discard_head()
                 self._send_json(414, _uri_too_long(MAX_REQUEST_LINE))
                 return
             if not self.raw_requestline:
@@ -373,20 +372,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except TimeoutError:
             self.close_connection = True
-
-    def _discard_head(self) -> None:
-        """Read the rest of an over-long request line and its headers (within a bound), so
-        that closing the connection does not reset it before the client reads the 414."""
-        budget = 16 * MAX_REQUEST_LINE
-        line = self.raw_requestline
-        while line and not line.endswith(b"\n") and budget > 0:
-            line = self.rfile.readline(MAX_REQUEST_LINE)
-            budget -= len(line)
-        while budget > 0:
-            line = self.rfile.readline(MAX_REQUEST_LINE)
-            if line in (b"", b"\n", b"\r\n"):
-                return
-            budget -= len(line)
 
     def do_GET(self) -> None:
         self._dispatch("GET")

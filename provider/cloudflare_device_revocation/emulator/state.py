@@ -257,9 +257,9 @@ class EmulatorState:
         def keep(r: Registration) -> bool:
             if r.deleted_at is not None and not (include_deleted and status == "all"):
                 return False
-            if status == "active" and (r.revoked_at is not None or r.deleted_at is not None):
+            if status == "active" and r.revoked_at is not None:
                 return False
-            if status == "revoked" and (r.revoked_at is None or r.deleted_at is not None):
+            if status == "revoked" and r.revoked_at is None:
                 return False
             if wanted_ids and r.id not in wanted_ids:
                 return False
