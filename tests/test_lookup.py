@@ -125,6 +125,7 @@ def test_an_email_shared_by_several_users_warns_and_includes_all(
     """Two users with one email (two identity providers): both included, both named."""
     emulator.state.add_registration(ACCOUNT, user_email="dana@example.com", user_name="Dana A")
     other = emulator.state.add_registration(ACCOUNT, user_email="dana@example.com")
+    assert other.user is not None
     other.user.id, other.user.name = "second-user-id", "Dana B"
     found = lookup_registrations(client, ACCOUNT, user_emails=["dana@example.com"])
     assert len(found.registration_ids) == 2

@@ -3,49 +3,89 @@
 Emulated, over in-memory accounts: revoke and unrevoke (the deprecated ``/devices`` pair,
 taking a JSON array body, and the ``/devices/registrations`` pair, taking ``?id=``
 parameters and no body), list registrations (filters ``id``, ``user.id``, ``device.id``,
-``search``, ``status``; ``sort_by``/``sort_order``; cursor pagination), get a registration,
-and the deprecated list/get of devices. Answers use Cloudflare's envelope. Requests that
-do not fit the API's shapes are refused as Cloudflare would: a body where the schema takes
-none, more than 200 IDs, an ID over 36 characters, an unknown enum value.
+``search``, ``status``; ``sort_by``/``sort_order``; cursor pagination) and get one
+registration, with Cloudflare's envelope and auth (API tokens with ``write`` or ``read``
+access; Global API Keys, ``X-Auth-Email`` + ``X-Auth-Key``). Not emulated: the
+end-of-life list and get of ``/devices`` (the provider never calls them), the filters
+``seen_after``, ``seen_before``, ``policy.id`` and ``include``, every other endpoint.
 
-Auth: ``Authorization: Bearer`` tokens, each with ``write`` or ``read`` access, and Global
-API Keys (``X-Auth-Email`` + ``X-Auth-Key``), which the registration operations refuse,
-following the schema's security requirements.
+Documented by Cloudflare (its OpenAPI schema and API docs), emulated as documented:
 
-Not emulated, or assumed: the real API's behaviour for unknown registration IDs in a revoke
-(here: ignored, success); the status and code of some failures that Cloudflare does not
-document (here: multi-user mode on a deprecated operation is 400 with code 1003; invalid
-input is 400 with code 1001; a missing registration is 404 with code 1002); the 200-ID
-limit on the registrations operations (here: the same as the deprecated one); rate
-limiting (inject 429s with faults instead); every other Zero Trust endpoint.
+- the envelope ``{success, errors: [{code, message}], messages, result}``;
+- the registrations operations take API tokens only, the ``/devices`` ones a Global API Key too;
+- the ``/devices`` operations refuse accounts in multi-user mode (end of life 2025-11-11);
+- registration IDs of at most 36 characters; at most 200 in a ``/devices`` revoke body;
+- ``status`` (default ``active``), ``sort_by`` and ``sort_order`` take only their enums;
+- a registration's ``user`` is optional; ``result_info.total_count`` may be null;
+- 414 for a URI over 32 KB;
+- the rate limit, when on: 1,200 requests per 5 minutes, then every call 429 for 5 minutes;
+  ``Ratelimit`` and ``Ratelimit-Policy`` headers on every answer; ``Retry-After`` in whole
+  seconds, rounded up, on a 429.
+
+Assumed, one line each: the emulator's default (switch: the ``Assumptions`` field and its
+values, default first; ``HELP`` says more about each; or none):
+
+- unknown or deleted IDs in any revoke/unrevoke: skipped (unknown_ids: "ignore" | "refuse")
+- deleted registrations with status=all: not listed (status_all_includes_deleted: False | True)
+- result_info.total_count: the number of matches (total_count: "number" | "null")
+- a user-less registration's ``user``: key absent (missing_user: "absent" | "null")
+- the largest per_page: 1000 (max_per_page: 1000 | any positive integer)
+- per_page above the largest: 400 (per_page_over_max: "refuse" | "clamp")
+- per_page when none is given: 10, as the schema's example (default_per_page: 10 | any)
+- IDs per registrations revoke/unrevoke: at most 200 (registrations_max_ids: 200 | N | None)
+- "32 KB" of URI: 32,768 bytes of path and query (max_uri_length: 32768 | N | None)
+- a 414's body: Cloudflare's envelope with code 1004, no rate-limit headers (no switch)
+- other codes Cloudflare documents none for: 1001 bad input, 1002 not found (no switch)
+- multi-user mode on a /devices operation: 400 with code 1003 (no switch)
+- auth and route failures: codes 6003 9103 9106 9109 10000 7000 7001 7003, as seen (no switch)
+- a 429's error: code 971 "Please wait and consider throttling ...", as users report (no switch)
+- the rate limit: off (``Emulator.set_rate_limit(quota, window=, block=, clock=)``)
+- the rate-limit window: fixed, opening at the first request; not sliding (no switch)
+- the request over the quota: refused with 429, and it starts the block (no switch)
+- requests refused during a block: count against no window; a new one opens after (no switch)
+- ``Ratelimit`` during a block: r=0, t=seconds left in the block (no switch)
+- rate-limit buckets: one for every credential, where Cloudflare counts per user (no switch)
+- what counts: every /client/v4 request, any answer; injected faults bypass it (no switch)
+- search: matches ID, device ID and name, user email and name, any case (no switch)
+- sorting by a user field: a user-less registration sorts as if its fields were empty (no switch)
 
 Control surface (for tests that run the emulator in another process), under
-``/__emulator``: ``GET /health``, ``POST /reset``, ``POST /seed`` ``{account_id, count,
-multi_user}``, ``GET /state``, ``POST /faults`` (one ``Fault`` or a list, as JSON),
-``DELETE /faults``, ``GET /requests``, ``DELETE /requests``, ``POST /latency``
-``{seconds}``. Production code never calls it.
+``/__emulator``, JSON in and out (control.py): ``GET /health``, ``POST /reset``, ``POST
+/seed`` ``{account_id, count, multi_user, userless}``, ``GET /state``, ``POST /faults``
+(one ``Fault`` or a list), ``DELETE /faults``, ``GET /requests``, ``DELETE /requests``,
+``POST /latency`` ``{seconds}``, ``GET``/``POST /assumptions`` (fields to change; answers
+all of them), ``GET``/``POST``/``DELETE /rate-limit`` (POST ``{quota, window, block}``,
+each optional, turns it on; DELETE or POST ``null`` turns it off; all answer
+``{rate_limit, rate_limited}``). Production code never calls it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from types import TracebackType
+from typing import Any
 
+from .assumptions import Assumptions
 from .faults import Fault, RequestLog, RequestRecord
+from .ratelimit import RateLimit
 from .server import API_PREFIX, EmulatorServer
-from .state import EmulatorState, Registration
+from .state import EmulatorState, Registration, User
 
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_EMAIL",
     "DEFAULT_TOKEN",
+    "Assumptions",
     "Emulator",
     "EmulatorState",
     "Fault",
+    "RateLimit",
     "Registration",
     "RequestLog",
     "RequestRecord",
+    "User",
 ]
 
 DEFAULT_TOKEN = "emulator-token"
@@ -58,9 +98,12 @@ class Emulator:
 
     ::
 
-        with Emulator() as emulator:
+        with Emulator(assumptions=Assumptions(unknown_ids="refuse")) as emulator:
             ids = emulator.state.seed("699d98642c564d2e855e9661899b7252", 3)
             ...  # point CLOUDFLARE_BASE_URL at emulator.base_url
+
+    ``assumptions`` and ``rate_limit`` are what ``reset()`` returns to (defaults: the
+    assumptions' defaults, no rate limit).
     """
 
     def __init__(
@@ -69,6 +112,8 @@ class Emulator:
         port: int = 0,
         tokens: Mapping[str, str] | None = None,
         api_keys: Mapping[tuple[str, str], str] | None = None,
+        assumptions: Assumptions | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self._server = EmulatorServer(
             ("127.0.0.1", port),
@@ -76,6 +121,8 @@ class Emulator:
             api_keys=api_keys
             if api_keys is not None
             else {(DEFAULT_EMAIL, DEFAULT_API_KEY): "write"},
+            assumptions=assumptions,
+            rate_limit=rate_limit,
         )
         self._thread: threading.Thread | None = None
 
@@ -107,10 +154,6 @@ class Emulator:
         self._server.faults.add(fault)
         return fault
 
-    def pending_faults(self) -> list[Fault]:
-        """Faults not used up yet."""
-        return self._server.faults.pending()
-
     def clear_faults(self) -> None:
         self._server.faults.clear()
 
@@ -126,8 +169,43 @@ class Emulator:
         """The most API requests the emulator has handled at the same time."""
         return self._server.max_in_flight
 
+    @property
+    def assumptions(self) -> Assumptions:
+        """The switches in force (see ``Assumptions``)."""
+        return self._server.assumptions
+
+    def assume(self, **fields: Any) -> Assumptions:
+        """Change some switches from now on, e.g. ``assume(unknown_ids="refuse")``."""
+        self._server.assumptions = self._server.assumptions.replace(fields)
+        return self._server.assumptions
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The rate limit in force, or None."""
+        limiter = self._server.limiter
+        return limiter.limit if limiter else None
+
+    def set_rate_limit(
+        self,
+        quota: int | None = 1200,
+        *,
+        window: float = 300.0,
+        block: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Limit API requests to ``quota`` per ``window`` seconds, then answer 429 for
+        ``block`` seconds; a fresh window starts now. ``set_rate_limit(None)``: no limit."""
+        self._server.set_rate_limit(
+            RateLimit(quota, window, block, clock) if quota is not None else None
+        )
+
+    def rate_limited(self) -> int:
+        """429s the rate limit has answered (injected faults not included)."""
+        return self._server.rate_limited
+
     def reset(self) -> None:
-        """Forget accounts, faults, latency and the request log."""
+        """Forget accounts, faults, latency, the request log and the counts; restore the
+        assumptions and rate limit given to the constructor."""
         self._server.reset()
 
     def start(self) -> Emulator:

@@ -1,7 +1,9 @@
 """The emulator's HTTP side: routes, thin handlers, Cloudflare's envelope, auth and faults.
 
 Routes live under ``/client/v4`` like Cloudflare's; a control surface for tests and demos
-lives under ``/__emulator`` (unauthenticated: the server binds loopback only).
+lives under ``/__emulator`` (unauthenticated: the server binds loopback only; control.py).
+Each API request meets, in order: an injected fault, the URI length limit, the rate limit,
+then its route.
 """
 
 from __future__ import annotations
@@ -13,27 +15,34 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .assumptions import MAX_REQUEST_LINE, Assumptions
+from .control import control
 from .faults import Fault, FaultBook, RequestLog, RequestRecord, sleep_bounded
-from .state import EmulatorState, Registration
+from .ratelimit import RateLimit, RateLimiter
+from .state import EmulatorState
 
 __all__ = ["API_PREFIX", "EmulatedAPIError", "EmulatorServer"]
 
 API_PREFIX = "/client/v4"
 CONTROL_PREFIX = "/__emulator"
+# The schema's limit on the deprecated revoke body (the registrations one is an assumption).
 MAX_IDS_PER_REQUEST = 200
 MAX_ID_LENGTH = 36
-MAX_PER_PAGE = 1000
-DEFAULT_PER_PAGE = 10
 ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 
 # Codes the emulator chooses where Cloudflare documents none (see the package docstring).
 CODE_INVALID_REQUEST = 1001
 CODE_NOT_FOUND = 1002
 CODE_MULTI_USER = 1003
+CODE_URI_TOO_LONG = 1004
+# What users report Cloudflare sends with a 429; its docs show no body.
+CODE_RATE_LIMITED = 971
+RATE_LIMITED_MESSAGE = "Please wait and consider throttling your request speed"
 
 
 class EmulatedAPIError(Exception):
@@ -114,17 +123,16 @@ def _offset(cursor: str) -> int:
         raise EmulatedAPIError(400, CODE_INVALID_REQUEST, "Invalid cursor") from None
 
 
-def _ids(values: list[str], where: str) -> list[str]:
+def _ids(values: list[str], where: str, limit: int | None) -> list[str]:
     if not values:
         raise EmulatedAPIError(
             400, CODE_INVALID_REQUEST, f"{where}: at least one registration ID is required"
         )
-    if len(values) > MAX_IDS_PER_REQUEST:
+    if limit is not None and len(values) > limit:
         raise EmulatedAPIError(
             400,
             CODE_INVALID_REQUEST,
-            f"{where}: at most {MAX_IDS_PER_REQUEST} registration IDs per request, "
-            f"got {len(values)}",
+            f"{where}: at most {limit} registration IDs per request, got {len(values)}",
         )
     for value in values:
         if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
@@ -144,10 +152,10 @@ def _body_ids(req: Request, where: str) -> list[str]:
         raise EmulatedAPIError(
             400, CODE_INVALID_REQUEST, "Request body must be a JSON array of registration IDs"
         )
-    return _ids(body, where)
+    return _ids(body, where, MAX_IDS_PER_REQUEST)
 
 
-def _query_ids(req: Request, where: str) -> list[str]:
+def _query_ids(server: EmulatorServer, req: Request, where: str) -> list[str]:
     """IDs from repeated ``?id=`` parameters; these operations take no body."""
     if req.raw_body.strip():
         raise EmulatedAPIError(
@@ -155,28 +163,44 @@ def _query_ids(req: Request, where: str) -> list[str]:
             CODE_INVALID_REQUEST,
             "This operation takes registration IDs as ?id= query parameters, not a body",
         )
-    return _ids(req.query.get("id", []), where)
+    return _ids(req.query.get("id", []), where, server.assumptions.registrations_max_ids)
+
+
+def _set_revoked(
+    server: EmulatorServer, req: Request, ids: list[str], revoked: bool, where: str
+) -> None:
+    """Apply a revoke or unrevoke; unknown IDs follow the ``unknown_ids`` assumption."""
+    refuse = server.assumptions.unknown_ids == "refuse"
+    unknown = server.state.set_revoked(
+        req.params["account_id"], ids, revoked, all_or_nothing=refuse
+    )
+    if unknown and refuse:
+        raise EmulatedAPIError(
+            400,
+            CODE_INVALID_REQUEST,
+            f"{where}: unknown registration ID(s): {', '.join(unknown)}; nothing was changed",
+        )
 
 
 def devices_revoke(server: EmulatorServer, req: Request) -> tuple[int, Any]:
-    server.state.set_revoked(req.params["account_id"], _body_ids(req, "revoke devices"), True)
+    _set_revoked(server, req, _body_ids(req, "revoke devices"), True, "revoke devices")
     return 200, envelope(None)
 
 
 def devices_unrevoke(server: EmulatorServer, req: Request) -> tuple[int, Any]:
-    server.state.set_revoked(req.params["account_id"], _body_ids(req, "unrevoke devices"), False)
+    _set_revoked(server, req, _body_ids(req, "unrevoke devices"), False, "unrevoke devices")
     return 200, envelope(None)
 
 
 def registrations_revoke(server: EmulatorServer, req: Request) -> tuple[int, Any]:
-    ids = _query_ids(req, "revoke registrations")
-    server.state.set_revoked(req.params["account_id"], ids, True)
+    where = "revoke registrations"
+    _set_revoked(server, req, _query_ids(server, req, where), True, where)
     return 200, envelope({})
 
 
 def registrations_unrevoke(server: EmulatorServer, req: Request) -> tuple[int, Any]:
-    ids = _query_ids(req, "unrevoke registrations")
-    server.state.set_revoked(req.params["account_id"], ids, False)
+    where = "unrevoke registrations"
+    _set_revoked(server, req, _query_ids(server, req, where), False, where)
     return 200, envelope({})
 
 
@@ -189,18 +213,30 @@ def _choice(req: Request, name: str, allowed: tuple[str, ...], default: str) -> 
     return value
 
 
+def _per_page(req: Request, assume: Assumptions) -> int:
+    """The page size asked for, refused or clamped above the maximum as assumed."""
+    text = req.one("per_page") or str(assume.default_per_page)
+    if (
+        not text.isdigit()
+        or int(text) < 1
+        or (int(text) > assume.max_per_page and assume.per_page_over_max == "refuse")
+    ):
+        raise EmulatedAPIError(
+            400,
+            CODE_INVALID_REQUEST,
+            f"per_page must be an integer from 1 to {assume.max_per_page}",
+        )
+    return min(int(text), assume.max_per_page)
+
+
 def list_registrations(server: EmulatorServer, req: Request) -> tuple[int, Any]:
+    assume = server.assumptions
     status = _choice(req, "status", ("active", "all", "revoked"), "active")
     sort_by = _choice(
         req, "sort_by", ("id", "user.name", "user.email", "last_seen_at", "created_at"), "id"
     )
     order = _choice(req, "sort_order", ("asc", "desc"), "asc")
-    per_page_text = req.one("per_page", str(DEFAULT_PER_PAGE)) or str(DEFAULT_PER_PAGE)
-    if not per_page_text.isdigit() or not 1 <= int(per_page_text) <= MAX_PER_PAGE:
-        raise EmulatedAPIError(
-            400, CODE_INVALID_REQUEST, f"per_page must be an integer from 1 to {MAX_PER_PAGE}"
-        )
-    per_page = int(per_page_text)
+    per_page = _per_page(req, assume)
     cursor = req.one("cursor")
     offset = _offset(cursor) if cursor else 0
     matches = server.state.query(
@@ -210,6 +246,7 @@ def list_registrations(server: EmulatorServer, req: Request) -> tuple[int, Any]:
         device_id=req.one("device.id"),
         search=req.one("search"),
         status=status,
+        include_deleted=assume.status_all_includes_deleted,
         sort_by=sort_by,
         descending=order == "desc",
     )
@@ -219,32 +256,24 @@ def list_registrations(server: EmulatorServer, req: Request) -> tuple[int, Any]:
         "count": len(page),
         "cursor": _cursor(offset + per_page) if more else "",
         "per_page": per_page,
-        "total_count": len(matches),
+        "total_count": len(matches) if assume.total_count == "number" else None,
     }
-    return 200, envelope([r.to_dict() for r in page], info)
-
-
-def _registration(server: EmulatorServer, req: Request, registration_id: str) -> Registration:
-    found = server.state.query(req.params["account_id"], ids=[registration_id], status="all")
-    if not found:
-        raise EmulatedAPIError(404, CODE_NOT_FOUND, f"Registration {registration_id} not found")
-    return found[0]
+    null_user = assume.missing_user == "null"
+    return 200, envelope([r.to_dict(null_user=null_user) for r in page], info)
 
 
 def get_registration(server: EmulatorServer, req: Request) -> tuple[int, Any]:
-    return 200, envelope(_registration(server, req, req.params["registration_id"]).to_dict())
-
-
-def list_devices(server: EmulatorServer, req: Request) -> tuple[int, Any]:
-    devices = [
-        r.to_device_dict() for r in server.state.query(req.params["account_id"], status="all")
-    ]
-    info = {"count": len(devices), "page": 1, "per_page": len(devices), "total_count": len(devices)}
-    return 200, envelope(devices, info)
-
-
-def get_device(server: EmulatorServer, req: Request) -> tuple[int, Any]:
-    return 200, envelope(_registration(server, req, req.params["device_id"]).to_device_dict())
+    assume = server.assumptions
+    registration_id = req.params["registration_id"]
+    found = server.state.query(
+        req.params["account_id"],
+        ids=[registration_id],
+        status="all",
+        include_deleted=assume.status_all_includes_deleted,
+    )
+    if not found:
+        raise EmulatedAPIError(404, CODE_NOT_FOUND, f"Registration {registration_id} not found")
+    return 200, envelope(found[0].to_dict(null_user=assume.missing_user == "null"))
 
 
 _ACCOUNT = r"^/accounts/(?P<account_id>[^/]+)/devices"
@@ -257,14 +286,12 @@ ROUTES: tuple[Route, ...] = tuple(
         ("POST", "/registrations/unrevoke", registrations_unrevoke, True, True, False),
         ("GET", "/registrations", list_registrations, False, True, False),
         ("GET", "/registrations/(?P<registration_id>[^/]+)", get_registration, False, True, False),
-        ("GET", "", list_devices, False, False, True),
-        ("GET", "/(?P<device_id>[^/]+)", get_device, False, False, True),
     ]
 )
 
 
 class EmulatorServer(ThreadingHTTPServer):
-    """A threaded HTTP server holding the emulator's state, faults and request log."""
+    """A threaded HTTP server holding the emulator's state, faults, switches and request log."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -275,6 +302,8 @@ class EmulatorServer(ThreadingHTTPServer):
         *,
         tokens: Mapping[str, str],
         api_keys: Mapping[tuple[str, str], str],
+        assumptions: Assumptions | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self.state = EmulatorState()
         self.faults = FaultBook()
@@ -285,16 +314,29 @@ class EmulatorServer(ThreadingHTTPServer):
         self.in_flight = 0
         self.max_in_flight = 0
         self.arrivals = 0
+        self.rate_limited = 0
         self._in_flight_lock = threading.Lock()
+        self._initial_assumptions = assumptions or Assumptions()
+        self._initial_rate_limit = rate_limit
+        self.assumptions = self._initial_assumptions
+        self.limiter = RateLimiter(rate_limit) if rate_limit else None
         super().__init__(address, _RequestHandler)
 
+    def set_rate_limit(self, limit: RateLimit | None) -> None:
+        """Limit API requests from now on with a fresh window (``None``: no limit)."""
+        self.limiter = RateLimiter(limit) if limit else None
+
     def reset(self) -> None:
-        """Forget accounts, faults, latency, the request log and the arrival count."""
+        """Forget accounts, faults, latency, the request log and the counts; restore the
+        assumptions and rate limit the server was made with."""
         self.state.reset()
         self.faults.clear()
         self.requests.clear()
         self.latency = 0.0
         self.arrivals = 0
+        self.rate_limited = 0
+        self.assumptions = self._initial_assumptions
+        self.set_rate_limit(self._initial_rate_limit)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -306,6 +348,30 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Silence the default stderr logging: the request log records everything."""
+
+    def handle_one_request(self) -> None:
+        """The stdlib's, reading request lines up to ``MAX_REQUEST_LINE`` instead of 64 KiB,
+        so that the ``max_uri_length`` assumption, not the stdlib, decides what is too long."""
+        try:
+            self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
+            if len(self.raw_requestline) > MAX_REQUEST_LINE:
+                self.requestline = self.request_version = self.command = ""
+                self.close_connection = True
+                self._send_json(414, _uri_too_long(MAX_REQUEST_LINE))
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            handler = getattr(self, "do_" + self.command, None)
+            if handler is None:
+                self.send_error(HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method {self.command!r}")
+                return
+            handler()
+            self.wfile.flush()
+        except TimeoutError:
+            self.close_connection = True
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -328,7 +394,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         raw_body = self.rfile.read(length) if length else b""
         query = parse_qs(parts.query, keep_blank_values=True)
         if parts.path.startswith(CONTROL_PREFIX):
-            self._control(method, parts.path[len(CONTROL_PREFIX) :], query, raw_body)
+            payload: Any = None
+            try:
+                payload = json.loads(raw_body) if raw_body else {}
+            except ValueError as exc:
+                self._send_json(400, {"error": f"Malformed JSON: {exc}"})
+                return
+            operation = parts.path[len(CONTROL_PREFIX) :]
+            self._send_json(*control(self.server, method, operation, payload))
             return
         path = parts.path[len(API_PREFIX) :] if parts.path.startswith(API_PREFIX) else None
         record_path = path if path is not None else parts.path
@@ -356,14 +429,33 @@ class _RequestHandler(BaseHTTPRequestHandler):
             fault = server.faults.take(method, record_path)
             if fault is not None and self._apply_fault(fault, record):
                 return
-            status, body = self._api(method, path, query, raw_body)
+            status, body, headers = self._answer(method, path, query, raw_body)
             record(status)
-            self._send_json(status, body)
+            self._send_json(status, body, headers)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (a timeout test); nothing to do
         finally:
             with server._in_flight_lock:
                 server.in_flight -= 1
+
+    def _answer(
+        self, method: str, path: str | None, query: dict[str, list[str]], raw_body: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
+        """Status, body and extra headers: the URI limit, then the rate limit, then the API."""
+        server = self.server
+        limit = server.assumptions.max_uri_length
+        if limit is not None and len(self.path) > limit:
+            return 414, _uri_too_long(limit), {}
+        headers: dict[str, str] = {}
+        limiter = server.limiter
+        if limiter is not None:
+            admitted, headers = limiter.admit()
+            if not admitted:
+                with server._in_flight_lock:
+                    server.rate_limited += 1
+                return 429, failure(CODE_RATE_LIMITED, RATE_LIMITED_MESSAGE), headers
+        status, body = self._api(method, path, query, raw_body)
+        return status, body, headers
 
     def _api(
         self, method: str, path: str | None, query: dict[str, list[str]], raw_body: bytes
@@ -480,54 +572,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         return True
 
-    def _send_json(self, status: int, body: Any) -> None:
+    def _send_json(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
-    # -- control surface ------------------------------------------------------------
 
-    def _control(
-        self, method: str, path: str, query: dict[str, list[str]], raw_body: bytes
-    ) -> None:
-        server = self.server
-        try:
-            payload: Any = json.loads(raw_body) if raw_body else {}
-            if (method, path) == ("GET", "/health"):
-                result: Any = {"ok": True}
-            elif (method, path) == ("POST", "/reset"):
-                server.reset()
-                result = {"ok": True}
-            elif (method, path) == ("POST", "/seed"):
-                result = server.state.seed(
-                    payload["account_id"],
-                    int(payload.get("count", 0)),
-                    multi_user=bool(payload.get("multi_user", False)),
-                )
-            elif (method, path) == ("GET", "/state"):
-                result = server.state.snapshot()
-            elif (method, path) == ("POST", "/faults"):
-                for raw in payload if isinstance(payload, list) else [payload]:
-                    server.faults.add(Fault.from_json(raw))
-                result = [f.to_dict() for f in server.faults.pending()]
-            elif (method, path) == ("DELETE", "/faults"):
-                server.faults.clear()
-                result = []
-            elif (method, path) == ("GET", "/requests"):
-                result = [r.to_dict() for r in server.requests.all()]
-            elif (method, path) == ("DELETE", "/requests"):
-                server.requests.clear()
-                result = []
-            elif (method, path) == ("POST", "/latency"):
-                server.latency = float(payload.get("seconds", 0.0))
-                result = {"seconds": server.latency}
-            else:
-                self._send_json(404, {"error": f"no control operation {method} {path}"})
-                return
-        except (KeyError, TypeError, ValueError) as exc:
-            self._send_json(400, {"error": str(exc)})
-            return
-        self._send_json(200, result)
+def _uri_too_long(limit: int) -> dict[str, Any]:
+    return failure(CODE_URI_TOO_LONG, f"URI too long: the request target exceeds {limit} bytes")

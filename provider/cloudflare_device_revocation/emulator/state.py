@@ -2,7 +2,8 @@
 
 Without multi-user mode an account has one registration per device, and the registration
 ID equals the device ID, as Cloudflare documents. With it, a device can carry several
-registrations (one per user), and the deprecated ``/devices`` operations refuse it.
+registrations (one per user), and the deprecated ``/devices`` operations refuse it. A
+registration enrolled with a service token has no user.
 """
 
 from __future__ import annotations
@@ -43,12 +44,13 @@ class User:
 
 @dataclass
 class Registration:
-    """One WARP registration: a user's configuration on one device."""
+    """One WARP registration: a user's configuration on one device (``user`` is None for a
+    service-token enrollment)."""
 
     id: str
     device_id: str
     device_name: str
-    user: User
+    user: User | None
     key: str
     created_at: str = field(default_factory=now)
     updated_at: str = field(default_factory=now)
@@ -56,9 +58,13 @@ class Registration:
     revoked_at: str | None = None
     deleted_at: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The registration as ``GET /devices/registrations`` returns it."""
-        return {
+    def to_dict(self, *, null_user: bool = False) -> dict[str, Any]:
+        """The registration as ``GET /devices/registrations`` returns it.
+
+        Without a user, the ``user`` key is left out, or written as null with ``null_user``
+        (Cloudflare documents neither: see the ``missing_user`` assumption).
+        """
+        body: dict[str, Any] = {
             "id": self.id,
             "key": self.key,
             "key_type": "secp256r1",
@@ -68,29 +74,21 @@ class Registration:
                 "name": self.device_name,
                 "client_version": "2025.1.0",
             },
-            "user": self.user.to_dict(),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "last_seen_at": self.last_seen_at,
             "revoked_at": self.revoked_at,
             "deleted_at": self.deleted_at,
         }
+        if self.user is not None:
+            body["user"] = self.user.to_dict()
+        elif null_user:
+            body["user"] = None
+        return body
 
-    def to_device_dict(self) -> dict[str, Any]:
-        """The registration as the deprecated ``GET /devices`` returns a device."""
-        return {
-            "id": self.id,
-            "name": self.device_name,
-            "key": self.key,
-            "device_type": "linux",
-            "created": self.created_at,
-            "updated": self.updated_at,
-            "last_seen": self.last_seen_at,
-            "revoked_at": self.revoked_at,
-            "deleted": self.deleted_at is not None,
-            "user": self.user.to_dict(),
-            "version": "2025.1.0",
-        }
+    def user_field(self, name: str) -> str:
+        """``user.<name>`` for searching and sorting; empty without a user."""
+        return "" if self.user is None else str(getattr(self.user, name))
 
 
 @dataclass
@@ -131,19 +129,36 @@ class EmulatorState:
         device_name: str | None = None,
         user_email: str | None = None,
         user_name: str | None = None,
+        userless: bool = False,
         revoked: bool = False,
     ) -> Registration:
-        """Enroll a registration; IDs default to stable UUIDs derived from the account."""
+        """Enroll a registration; IDs default to stable UUIDs derived from the account.
+
+        ``userless`` enrolls it without a user, as a service token does.
+        """
+        if userless and (user_email or user_name):
+            raise ValueError("A userless registration takes no user_email or user_name")
         with self.lock:
             account = self.account(account_id)
             n = len(account.registrations)
-            email = user_email or f"user{n}@example.com"
-            user_id = stable_uuid(account_id, "user", email.lower())
+            user: User | None = None
+            if not userless:
+                email = user_email or f"user{n}@example.com"
+                user = User(
+                    id=stable_uuid(account_id, "user", email.lower()),
+                    email=email,
+                    name=user_name or email.split("@")[0],
+                )
             if device_id is None:
                 device_id = registration_id or stable_uuid(account_id, "device", n)
             if registration_id is None:
                 registration_id = (
-                    stable_uuid(account_id, "registration", device_id, email)
+                    stable_uuid(
+                        account_id,
+                        "registration",
+                        device_id,
+                        user.email if user else "service-token",
+                    )
                     if account.multi_user
                     else device_id
                 )
@@ -151,33 +166,55 @@ class EmulatorState:
                 id=registration_id,
                 device_id=device_id,
                 device_name=device_name or f"device-{n}",
-                user=User(id=user_id, email=email, name=user_name or email.split("@")[0]),
+                user=user,
                 key=f"emulated-public-key-{registration_id}",
                 revoked_at=now() if revoked else None,
             )
             account.registrations[registration_id] = registration
             return registration
 
-    def seed(self, account_id: str, count: int, *, multi_user: bool = False) -> list[str]:
-        """Enroll ``count`` registrations and return their IDs."""
+    def seed(
+        self, account_id: str, count: int, *, multi_user: bool = False, userless: bool = False
+    ) -> list[str]:
+        """Enroll ``count`` registrations (without users if ``userless``) and return their IDs."""
         with self.lock:
             self.account(account_id, multi_user=multi_user)
-            return [self.add_registration(account_id).id for _ in range(count)]
+            return [self.add_registration(account_id, userless=userless).id for _ in range(count)]
 
-    def set_revoked(self, account_id: str, ids: Iterable[str], revoked: bool) -> None:
-        """Revoke or unrevoke; unknown IDs are ignored, as the emulator assumes the API does."""
+    def set_revoked(
+        self,
+        account_id: str,
+        ids: Iterable[str],
+        revoked: bool,
+        *,
+        all_or_nothing: bool = False,
+    ) -> list[str]:
+        """Revoke or unrevoke the known IDs and return the unknown ones, in order.
+
+        Unknown means missing from the account or deleted. With ``all_or_nothing``, nothing
+        changes when any ID is unknown.
+        """
         with self.lock:
             account = self.account(account_id)
-            stamp = now()
+            known: list[Registration] = []
+            unknown: list[str] = []
             for registration_id in ids:
                 registration = account.registrations.get(registration_id)
                 if registration is None or registration.deleted_at is not None:
-                    continue
+                    if registration_id not in unknown:
+                        unknown.append(registration_id)
+                else:
+                    known.append(registration)
+            if unknown and all_or_nothing:
+                return unknown
+            stamp = now()
+            for registration in known:
                 if revoked and registration.revoked_at is None:
                     registration.revoked_at = stamp
                 elif not revoked:
                     registration.revoked_at = None
                 registration.updated_at = stamp
+            return unknown
 
     def delete_registration(self, account_id: str, registration_id: str) -> None:
         """Delete a registration, as a user removing a device in the dashboard would."""
@@ -201,10 +238,16 @@ class EmulatorState:
         device_id: str | None = None,
         search: str | None = None,
         status: str = "active",
+        include_deleted: bool = False,
         sort_by: str = "id",
         descending: bool = False,
     ) -> list[Registration]:
-        """Registrations matching the filters, sorted; deleted ones are never listed."""
+        """Registrations matching the filters, sorted.
+
+        Deleted ones are listed only with ``include_deleted`` and ``status="all"``.
+        Registrations without a user match no ``user_ids``, and sort by user fields as if
+        those were empty.
+        """
         with self.lock:
             account = self.accounts.get(account_id)
             registrations = list(account.registrations.values()) if account else []
@@ -212,7 +255,7 @@ class EmulatorState:
         needle = search.lower() if search else None
 
         def keep(r: Registration) -> bool:
-            if r.deleted_at is not None:
+            if r.deleted_at is not None and not (include_deleted and status == "all"):
                 return False
             if status == "active" and r.revoked_at is not None:
                 return False
@@ -220,12 +263,14 @@ class EmulatorState:
                 return False
             if wanted_ids and r.id not in wanted_ids:
                 return False
-            if wanted_users and r.user.id not in wanted_users:
+            if wanted_users and (r.user is None or r.user.id not in wanted_users):
                 return False
             if device_id is not None and r.device_id != device_id:
                 return False
             if needle is not None:
-                haystack = " ".join([r.id, r.device_id, r.device_name, r.user.email, r.user.name])
+                haystack = " ".join(
+                    [r.id, r.device_id, r.device_name, r.user_field("email"), r.user_field("name")]
+                )
                 if needle not in haystack.lower():
                     return False
             return True
@@ -233,8 +278,8 @@ class EmulatorState:
         def sort_key(r: Registration) -> str:
             return (
                 {
-                    "user.name": r.user.name,
-                    "user.email": r.user.email,
+                    "user.name": r.user_field("name"),
+                    "user.email": r.user_field("email"),
                     "last_seen_at": r.last_seen_at,
                     "created_at": r.created_at,
                 }.get(sort_by, r.id)
