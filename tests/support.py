@@ -28,7 +28,7 @@ class SleepRecorder:
 
 
 def provider_for(
-    emulator: Emulator, sleeps: SleepRecorder | None = None, **config: str
+    emulator: Emulator, sleeps: SleepRecorder | None = None, /, **config: str
 ) -> DeviceRevocationProvider:
     """A configured provider aimed at ``emulator`` whose retry waits are recorded, not slept."""
     recorder = sleeps if sleeps is not None else SleepRecorder()
