@@ -6,8 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# A second virtualenv with every direct dependency at its declared floor (`make test-min`).
+MIN_VENV := .venv-min
+MIN_STAMP := $(MIN_VENV)/.installed
 
-.PHONY: test lint demo bench clean
+.PHONY: test test-min lint demo bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +32,22 @@ test: lint
 	@cli_bin="$$(scripts/pulumi-cli)" || cli_bin=""; \
 	PULUMI_CLI_BIN="$$cli_bin" $(BIN)/python -m pytest
 
+# The tests that need no CLI, with pyproject's dependencies at their floors
+# (scripts/min_constraints.py) and the test tools at requirements-dev.txt's pins: proof that
+# the lower bounds we publish are true. Transitive dependencies resolve to what pip picks.
+$(MIN_STAMP): pyproject.toml requirements-dev.txt scripts/min_constraints.py
+	rm -rf $(MIN_VENV)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(PYTHON) scripts/min_constraints.py pyproject.toml > $(MIN_VENV)/constraints.txt
+	grep -iE '^(pytest|hypothesis|pyyaml)==' requirements-dev.txt >> $(MIN_VENV)/constraints.txt
+	$(MIN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -c $(MIN_VENV)/constraints.txt -e . pytest hypothesis pyyaml
+	touch $(MIN_STAMP)
+
+test-min: $(MIN_STAMP)
+	@cat $(MIN_VENV)/constraints.txt
+	$(MIN_VENV)/bin/python -m pytest -m "not cli"
+
 demo: $(STAMP)
 	@cli_bin="$$(scripts/pulumi-cli)" && \
 	PATH="$$cli_bin:$$PATH" $(BIN)/python scripts/demo.py
@@ -44,4 +63,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.overhead
 
 clean:
-	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(MIN_VENV) .demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
