@@ -202,6 +202,12 @@ class RateLimiter:
             raise ValueError(f"Expected 0 <= reserve < 1 but received {value!r}")
         self._reserve = value
 
+    @property
+    def in_flight(self) -> int:
+        """Requests acquired whose answer has not been observed or released yet."""
+        with self._lock:
+            return self._in_flight
+
     def now(self) -> float:
         """The limiter's clock, for ``block_until``."""
         return self._clock()
