@@ -9,7 +9,8 @@ in the format of the IETF RateLimit header drafts::
 
 ``acquire()`` goes before every attempt and ``observe()`` after every response (``release()``
 after an attempt that got none). The requests acquired and not yet observed are "in
-flight": they may already have used quota that no response has reported yet. When
+flight": they may already have used quota that no response has reported yet (an attempt
+that got no answer stops counting; if Cloudflare counted it, the next ``r`` says so). When
 ``remaining - in flight`` falls to the reserve (``reserve`` of the quota, kept for the
 user's other tools), ``acquire()`` waits until the announced reset. ``block_until()`` holds
 every caller back until a time (a 429 answered with Retry-After). Without headers there is
@@ -22,7 +23,6 @@ Assumptions (no Cloudflare source documents them):
   available again; ``t`` is whole seconds and may be rounded down, so the limiter counts
   the reset ``RESET_MARGIN`` seconds later than announced.
 - ``r`` already counts the request it answers.
-- Requests that got no answer were not counted (the next answer's ``r`` says if they were).
 
 Several comma-separated items in one header are several policies: the one with the fewest
 requests remaining governs.
@@ -187,7 +187,6 @@ class RateLimiter:
         self._reset_at: float | None = None
         self._quota: int | None = None
         self._window: float | None = None
-        self._policy_name: str | None = None
         self._in_flight = 0
         self._blocked_until = -math.inf
 
@@ -234,7 +233,11 @@ class RateLimiter:
             waited += seconds
 
     def observe(self, headers: Mapping[str, str], now: float | None = None) -> None:
-        """Take in one response's headers; its request is no longer in flight."""
+        """Take in one response's headers; its request is no longer in flight.
+
+        ``headers`` is looked up as ``Ratelimit`` and ``Ratelimit-Policy``: pass the
+        case-insensitive mapping that urllib3 or requests give.
+        """
         with self._lock:
             now = self._clock() if now is None else now
             self._in_flight = max(0, self._in_flight - 1)
@@ -258,7 +261,7 @@ class RateLimiter:
     # -- internals, called with the lock held ----------------------------------------
 
     def _take_policy(self, policy: QuotaPolicy) -> None:
-        self._quota, self._window, self._policy_name = policy.quota, policy.window, policy.name
+        self._quota, self._window = policy.quota, policy.window
 
     def _take_state(self, state: QuotaState, policies: list[QuotaPolicy], now: float) -> None:
         matching = [p for p in policies if p.name == state.name] or policies[:1]
