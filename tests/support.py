@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -10,6 +11,7 @@ from pulumi.dynamic.config import Config
 
 from cloudflare_device_revocation import CloudflareClient, DeviceRevocationProvider, Settings
 from cloudflare_device_revocation.emulator import DEFAULT_TOKEN, Emulator
+from cloudflare_device_revocation.ratelimit import WaitHook
 
 ACCOUNT = "699d98642c564d2e855e9661899b7252"
 OTHER_ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -33,8 +35,9 @@ def provider_for(
     """A configured provider aimed at ``emulator`` whose retry waits are recorded, not slept."""
     recorder = sleeps if sleeps is not None else SleepRecorder()
 
-    def client_factory(settings: Settings) -> CloudflareClient:
-        return CloudflareClient(settings, retry=replace(settings.retry_policy(), sleep=recorder))
+    def client_factory(settings: Settings, on_wait: WaitHook) -> CloudflareClient:
+        policy = replace(settings.retry_policy(on_wait=on_wait), sleep=recorder)
+        return CloudflareClient(settings, retry=policy)
 
     provider = DeviceRevocationProvider(client_factory=client_factory)
     stack_config = {
@@ -44,3 +47,20 @@ def provider_for(
     }
     provider.configure(ConfigureRequest(Config(stack_config, "test")))
     return provider
+
+
+class FakeClock:
+    """A monotonic clock that moves only when something sleeps on it (thread-safe)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.now += max(seconds, 0.0)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cloudflare_device_revocation import ConfigurationError, resolve_settings
+from cloudflare_device_revocation import ConfigurationError, RetryPolicy, resolve_settings
+from cloudflare_device_revocation.ratelimit import RateLimiter
 from cloudflare_device_revocation.settings import (
+    CONFIG_KEYS,
     DEFAULT_BASE_URL,
     ApiKey,
     ApiToken,
@@ -161,3 +163,57 @@ def test_reprs_never_show_secrets() -> None:
     key = ApiKey(email="a@example.com", key="also-secret")
     assert "very-secret" not in repr(settings)
     assert "also-secret" not in repr(key) and "a@example.com" in repr(key)
+
+
+def test_defaults_are_the_retry_policys() -> None:
+    """Unset retry settings give exactly RetryPolicy's defaults: one definition of each."""
+    settings = resolve_settings({}, {"CLOUDFLARE_API_TOKEN": TOKEN})
+    assert settings == Settings(ApiToken(TOKEN))
+    policy, default = settings.retry_policy(), RetryPolicy()
+    fields = ("max_attempts", "backoff_factor", "backoff_max", "jitter", "retry_after_max")
+    assert [getattr(policy, f) for f in fields] == [getattr(default, f) for f in fields]
+    assert settings.rate_limit_reserve == RateLimiter().reserve == 0.1
+
+
+def test_rate_limit_settings_from_config_and_environment() -> None:
+    """retryAfterMax reaches the retry policy; rateLimitReserve the shared limiter; config wins."""
+    settings = resolve_settings(
+        {"cloudflare:retryAfterMax": "600"},
+        {
+            "CLOUDFLARE_API_TOKEN": TOKEN,
+            "CLOUDFLARE_RETRY_AFTER_MAX": "30",
+            "CLOUDFLARE_RATE_LIMIT_RESERVE": "0.25",
+        },
+    )
+    assert settings.retry_policy().retry_after_max == 600.0
+    assert settings.rate_limit_reserve == 0.25
+    assert settings.shared_limiter().reserve == 0.25
+    assert {"cloudflare:retryAfterMax", "cloudflare:rateLimitReserve"} <= set(CONFIG_KEYS)
+
+
+@pytest.mark.parametrize(
+    ("environ", "match"),
+    [
+        ({"CLOUDFLARE_RETRY_AFTER_MAX": "3601"}, "CLOUDFLARE_RETRY_AFTER_MAX must be .* 0 to 3600"),
+        ({"CLOUDFLARE_RETRY_AFTER_MAX": "-1"}, "CLOUDFLARE_RETRY_AFTER_MAX"),
+        ({"CLOUDFLARE_RATE_LIMIT_RESERVE": "0.95"}, "CLOUDFLARE_RATE_LIMIT_RESERVE must .* 0.9"),
+        ({"CLOUDFLARE_RATE_LIMIT_RESERVE": "10%"}, "CLOUDFLARE_RATE_LIMIT_RESERVE"),
+    ],
+)
+def test_bad_rate_limit_settings(environ: dict[str, str], match: str) -> None:
+    """Out-of-range or malformed retryAfterMax / rateLimitReserve are refused by name."""
+    with pytest.raises(ConfigurationError, match=match):
+        resolve_settings({}, {"CLOUDFLARE_API_TOKEN": TOKEN, **environ})
+
+
+def test_the_limiter_key_names_credentials_and_base_url_without_the_secret() -> None:
+    """One key per credential and base URL, holding neither secret nor email."""
+    token, other = Settings(ApiToken(TOKEN)), Settings(ApiToken("tok-other"))
+    key = Settings(ApiKey(email="a@example.com", key="k-secret"))
+    elsewhere = Settings(ApiToken(TOKEN), "http://127.0.0.1:9/client/v4")
+    assert token.limiter_key() == Settings(ApiToken(TOKEN)).limiter_key()
+    keys = {s.limiter_key() for s in (token, other, key, elsewhere)}
+    assert len(keys) == 4
+    assert not any(part in k for k in keys for part in (TOKEN, "k-secret", "a@example.com"))
+    assert token.shared_limiter() is Settings(ApiToken(TOKEN)).shared_limiter()
+    assert token.shared_limiter() is not other.shared_limiter()

@@ -34,6 +34,7 @@ from .errors import (
     CloudflareMessage,
     error_class_for_status,
 )
+from .ratelimit import RateLimiter
 from .retry import RetryingAdapter, RetryPolicy
 from .settings import ApiKey, Settings
 
@@ -125,13 +126,14 @@ class CloudflareClient:
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._settings = settings
         self._retry = retry or settings.retry_policy()
         self._timeout = timeout
         self._per_page = PER_PAGE
         self._session = session or requests.Session()
-        adapter = RetryingAdapter(self._retry, pool_maxsize=POOL_SIZE)
+        adapter = RetryingAdapter(self._retry, limiter, pool_maxsize=POOL_SIZE)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._session.headers["User-Agent"] = f"cloudflare-device-revocation/{__version__}"

@@ -53,6 +53,7 @@ from .inputs import (
     is_unknown,
     normalize,
 )
+from .ratelimit import Wait, WaitHook
 from .settings import CONFIG_KEYS, Settings, resolve_settings
 
 __all__ = [
@@ -79,7 +80,11 @@ IDS_IN_MESSAGE = 10
 # message says everything: Cloudflare's answers, configuration, bad input).
 DEBUG_ENV = "CLOUDFLARE_DEVICE_REVOCATION_DEBUG"
 
-ClientFactory = Callable[[Settings], CloudflareClient]
+# Builds the client for one call from resolved settings and the hook that tells the user
+# about each wait; the default shares one rate limiter per credentials in the process.
+ClientFactory = Callable[[Settings, WaitHook], CloudflareClient]
+# Waits shorter than this are not announced (a backoff of a fraction of a second).
+ANNOUNCE_WAITS_FROM = 1.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -196,10 +201,10 @@ class DeviceRevocationProvider(ResourceProvider):
         values = {key: req.config.get(key) for key in CONFIG_KEYS}
         self._config = {key: value for key, value in values.items() if value is not None}
 
-    def _client(self) -> CloudflareClient:
+    def _client(self, label: str) -> CloudflareClient:
         settings = resolve_settings(self._config, os.environ)
-        factory = self._client_factory or CloudflareClient
-        return factory(settings)
+        factory = self._client_factory or _default_client
+        return factory(settings, _announcer(label))
 
     # -- plan -----------------------------------------------------------------------
 
@@ -283,7 +288,7 @@ class DeviceRevocationProvider(ResourceProvider):
         endpoint: Endpoint = props.get(ENDPOINT) or DEFAULT_ENDPOINT
         label = _label(props)
         progress = _Progress(label, len(ids))
-        with self._client() as client:
+        with self._client(label) as client:
             try:
                 result = client.revoke(
                     account_id,
@@ -341,7 +346,7 @@ class DeviceRevocationProvider(ResourceProvider):
         recorded: list[str] = list(props.get(REVOKED_IDS) or declared)
         to_check = list(dict.fromkeys(recorded + declared))
         label = _label(props)
-        with self._client() as client:
+        with self._client(label) as client:
             confirmation = client.confirm(account_id, to_check) if to_check else None
         revoked = set(confirmation.revoked) if confirmation else set()
         drifted = list(confirmation.active) if confirmation else []
@@ -397,6 +402,26 @@ class _Progress:
         if done >= self._next or done == total:
             self._next = (done // PROGRESS_EVERY + 1) * PROGRESS_EVERY
             _say(f"{self._label}: revoked {done} of {total} registrations")
+
+
+def _default_client(settings: Settings, on_wait: WaitHook) -> CloudflareClient:
+    """The production client: the stack's retry settings, and the process's shared limiter."""
+    return CloudflareClient(
+        settings, retry=settings.retry_policy(on_wait=on_wait), limiter=settings.shared_limiter()
+    )
+
+
+def _announcer(label: str) -> WaitHook:
+    """A hook that tells the user, in one line, about each wait of a second or more."""
+
+    def announce(wait: Wait) -> None:
+        if wait.seconds >= ANNOUNCE_WAITS_FROM:
+            _say(
+                f"{label}: {wait.reason}: waiting {wait.seconds:.0f} s before attempt "
+                f"{wait.attempt} of {wait.method} {wait.path}"
+            )
+
+    return announce
 
 
 def _label(props: Mapping[str, Any]) -> str:

@@ -3,32 +3,48 @@
 The names are those of Cloudflare's own SDKs and of pulumi-cloudflare, so a user who has
 either set up already has nothing new to learn:
 
-==========================  =======================  ===========================================
-stack config                environment              meaning
-==========================  =======================  ===========================================
-``cloudflare:apiToken``     ``CLOUDFLARE_API_TOKEN``  API token (recommended), sent as Bearer
-``cloudflare:apiKey``       ``CLOUDFLARE_API_KEY``    Global API Key, with the account's email
-``cloudflare:email``        ``CLOUDFLARE_EMAIL``      the email that goes with the API key
-``cloudflare:baseUrl``      ``CLOUDFLARE_BASE_URL``   API root, default ``DEFAULT_BASE_URL``
-``cloudflare:retries``      ``CLOUDFLARE_RETRIES``    retries after a failed attempt, default 4
-``cloudflare:minBackoff``   ``CLOUDFLARE_MIN_BACKOFF``  first backoff in seconds, default 1
-``cloudflare:maxBackoff``   ``CLOUDFLARE_MAX_BACKOFF``  longest backoff in seconds, default 30
-==========================  =======================  ===========================================
+===========================  =============================  ========================================
+stack config                 environment                    meaning
+===========================  =============================  ========================================
+cloudflare:apiToken          CLOUDFLARE_API_TOKEN           API token (recommended), sent as Bearer
+cloudflare:apiKey            CLOUDFLARE_API_KEY             Global API Key, with the account's email
+cloudflare:email             CLOUDFLARE_EMAIL               the email that goes with the API key
+cloudflare:baseUrl           CLOUDFLARE_BASE_URL            API root, default DEFAULT_BASE_URL
+cloudflare:retries           CLOUDFLARE_RETRIES             retries after a failed attempt, 4
+cloudflare:minBackoff        CLOUDFLARE_MIN_BACKOFF         first backoff in seconds, 1
+cloudflare:maxBackoff        CLOUDFLARE_MAX_BACKOFF         longest backoff in seconds, 30
+cloudflare:retryAfterMax     CLOUDFLARE_RETRY_AFTER_MAX     longest Retry-After wait (s), 300
+cloudflare:rateLimitReserve  CLOUDFLARE_RATE_LIMIT_RESERVE  rate limit share left to others, 0.1
+===========================  =============================  ========================================
 
-The last three are those of pulumi-cloudflare 4.x and Cloudflare's Terraform provider 4.x.
+The last column gives each default. Accepted ranges: retries 0 to 10,
+minBackoff 0 to 60, maxBackoff 0 to 300, retryAfterMax 0 to 3600, rateLimitReserve 0 to 0.9.
+Retries, minBackoff and maxBackoff are those of pulumi-cloudflare 4.x and Cloudflare's
+Terraform provider 4.x; the last two are this package's own. The defaults are those of
+``RetryPolicy`` and ``RateLimiter``, defined once in retry.py and ratelimit.py.
 
 Stack config wins over the environment, and within one source a token wins over a key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
-from .retry import RetryPolicy
+from .ratelimit import DEFAULT_RESERVE, RateLimiter, shared_limiter
+from .retry import (
+    DEFAULT_BACKOFF,
+    DEFAULT_BACKOFF_MAX,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_RETRY_AFTER_MAX,
+    RetryPolicy,
+    WaitHook,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -49,6 +65,8 @@ CONFIG_BASE_URL = "cloudflare:baseUrl"
 CONFIG_RETRIES = "cloudflare:retries"
 CONFIG_MIN_BACKOFF = "cloudflare:minBackoff"
 CONFIG_MAX_BACKOFF = "cloudflare:maxBackoff"
+CONFIG_RETRY_AFTER_MAX = "cloudflare:retryAfterMax"
+CONFIG_RATE_LIMIT_RESERVE = "cloudflare:rateLimitReserve"
 # Every stack config key read here, for callers that collect them from a Pulumi Config.
 CONFIG_KEYS = (
     CONFIG_TOKEN,
@@ -58,6 +76,8 @@ CONFIG_KEYS = (
     CONFIG_RETRIES,
     CONFIG_MIN_BACKOFF,
     CONFIG_MAX_BACKOFF,
+    CONFIG_RETRY_AFTER_MAX,
+    CONFIG_RATE_LIMIT_RESERVE,
 )
 ENV_TOKEN = "CLOUDFLARE_API_TOKEN"
 ENV_KEY = "CLOUDFLARE_API_KEY"
@@ -66,7 +86,15 @@ ENV_BASE_URL = "CLOUDFLARE_BASE_URL"
 ENV_RETRIES = "CLOUDFLARE_RETRIES"
 ENV_MIN_BACKOFF = "CLOUDFLARE_MIN_BACKOFF"
 ENV_MAX_BACKOFF = "CLOUDFLARE_MAX_BACKOFF"
+ENV_RETRY_AFTER_MAX = "CLOUDFLARE_RETRY_AFTER_MAX"
+ENV_RATE_LIMIT_RESERVE = "CLOUDFLARE_RATE_LIMIT_RESERVE"
 MAX_RETRIES = 10
+MAX_RETRY_AFTER_MAX = 3600.0
+MAX_RATE_LIMIT_RESERVE = 0.9
+# Salts limiter keys: a key is a digest of the credential, and only means something inside
+# this process (the registry of shared limiters is per process), so it cannot be used to
+# check a guessed credential anywhere else.
+_LIMITER_KEY_SALT = os.urandom(16)
 
 HOW_TO_AUTHENTICATE = (
     "Provide Cloudflare credentials in one of these ways:\n"
@@ -125,18 +153,38 @@ class Settings:
 
     credentials: Credentials
     base_url: str = DEFAULT_BASE_URL
-    retries: int = 4
-    min_backoff: float = 1.0
-    max_backoff: float = 30.0
+    retries: int = DEFAULT_MAX_ATTEMPTS - 1
+    min_backoff: float = DEFAULT_BACKOFF
+    max_backoff: float = DEFAULT_BACKOFF_MAX
+    retry_after_max: float = DEFAULT_RETRY_AFTER_MAX
+    rate_limit_reserve: float = DEFAULT_RESERVE
 
-    def retry_policy(self) -> RetryPolicy:
-        """The retry policy these settings describe."""
+    def retry_policy(self, *, on_wait: WaitHook | None = None) -> RetryPolicy:
+        """The retry policy these settings describe; ``on_wait`` hears of every wait."""
         return RetryPolicy(
             max_attempts=self.retries + 1,
             backoff_factor=self.min_backoff,
             backoff_max=self.max_backoff,
             jitter=self.min_backoff,
+            retry_after_max=self.retry_after_max,
+            on_wait=on_wait,
         )
+
+    def limiter_key(self) -> str:
+        """What Cloudflare counts requests against, as a salted digest (never the secret).
+
+        Cloudflare's rate limit is per user or token: the same credentials against the same
+        base URL share one limit, whichever resource or client sends the requests.
+        """
+        digest = hashlib.sha256(_LIMITER_KEY_SALT)
+        for part in (type(self.credentials).__name__, *self.credentials.secrets(), self.base_url):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        return digest.hexdigest()
+
+    def shared_limiter(self) -> RateLimiter:
+        """This process's one rate limiter for these credentials and base URL."""
+        return shared_limiter(self.limiter_key(), reserve=self.rate_limit_reserve)
 
 
 def _text(value: object) -> str | None:
@@ -240,15 +288,23 @@ def resolve_settings(
             raise ConfigurationError(f"{name} must be a number from 0 to {upper:g}, got {raw!r}")
         return value
 
-    retries = number(CONFIG_RETRIES, ENV_RETRIES, 4, MAX_RETRIES)
+    retries = number(CONFIG_RETRIES, ENV_RETRIES, DEFAULT_MAX_ATTEMPTS - 1, MAX_RETRIES)
     if retries != int(retries):
         raise ConfigurationError(f"The retry count must be a whole number, got {retries:g}")
-    min_backoff = number(CONFIG_MIN_BACKOFF, ENV_MIN_BACKOFF, 1.0, 60.0)
-    max_backoff = number(CONFIG_MAX_BACKOFF, ENV_MAX_BACKOFF, 30.0, 300.0)
+    min_backoff = number(CONFIG_MIN_BACKOFF, ENV_MIN_BACKOFF, DEFAULT_BACKOFF, 60.0)
+    max_backoff = number(CONFIG_MAX_BACKOFF, ENV_MAX_BACKOFF, DEFAULT_BACKOFF_MAX, 300.0)
+    retry_after_max = number(
+        CONFIG_RETRY_AFTER_MAX, ENV_RETRY_AFTER_MAX, DEFAULT_RETRY_AFTER_MAX, MAX_RETRY_AFTER_MAX
+    )
+    reserve = number(
+        CONFIG_RATE_LIMIT_RESERVE, ENV_RATE_LIMIT_RESERVE, DEFAULT_RESERVE, MAX_RATE_LIMIT_RESERVE
+    )
     return Settings(
         credentials=credentials,
         base_url=validate_base_url(base_url),
         retries=int(retries),
         min_backoff=min_backoff,
         max_backoff=max(max_backoff, min_backoff),
+        retry_after_max=retry_after_max,
+        rate_limit_reserve=reserve,
     )
