@@ -86,14 +86,13 @@ CASES = [
         bound=3.0,
     ),
     # A date 20 s ahead (whole seconds: 19 to 20 s away) is far outside the backoff's range,
-    # so ignoring HTTP dates fails here; waits are slept for real on the provider path.
+    # so ignoring HTTP dates fails here.
     Case(
         "429 Retry-After: HTTP date",
         lambda: [{"status": 429, "headers": {"Retry-After": http_date_in(20)}}],
         None,
         2,
         ((18.5, 22.0),),
-        provider=False,
     ),
     Case(
         "429 retry-after-ms: 250",
