@@ -83,6 +83,8 @@ DEBUG_ENV = "CLOUDFLARE_DEVICE_REVOCATION_DEBUG"
 # Builds the client for one call from resolved settings and the hook that tells the user
 # about each wait; the default shares one rate limiter per credentials in the process.
 ClientFactory = Callable[[Settings, WaitHook], CloudflareClient]
+# The inputs, as the state stores them; refresh gives them back with drifted IDs dropped.
+_INPUT_KEYS = (ACCOUNT_ID, REGISTRATION_IDS, ENDPOINT, ALLOW_MISSING_IDS, RESOURCE_NAME)
 # Waits shorter than this are not announced (a backoff of a fraction of a second).
 ANNOUNCE_WAITS_FROM = 1.0
 
@@ -374,18 +376,18 @@ class DeviceRevocationProvider(ResourceProvider):
                 f"{_It(missing)} {_is(missing)} dropped from revoked_ids; the next "
                 f"`pulumi up` does nothing about {_it(missing)}."
             )
-        inputs = {
-            ACCOUNT_ID: account_id,
-            REGISTRATION_IDS: [i for i in declared if i not in set(again)],
-            ENDPOINT: props.get(ENDPOINT) or DEFAULT_ENDPOINT,
-            ALLOW_MISSING_IDS: bool(props.get(ALLOW_MISSING_IDS)),
-        }
-        if isinstance(props.get(RESOURCE_NAME), str):
-            inputs[RESOURCE_NAME] = props[RESOURCE_NAME]
+        # Only the lists change: a refresh that finds nothing new must change nothing, even
+        # in a state written by an older release (which has no allow_missing_ids).
+        inputs = {key: props[key] for key in _INPUT_KEYS if key in props}
+        inputs[REGISTRATION_IDS] = [i for i in declared if i not in set(again)]
         ordered = recorded + [i for i in declared if i not in set(recorded)]
-        still_revoked = tuple(i for i in ordered if i in revoked)
-        declared_missing = tuple(i for i in declared if i in set(missing))
-        return ReadResult(id_, _outputs(inputs, still_revoked, declared_missing), inputs)
+        outs = {key: value for key, value in props.items() if not key.startswith("__")}
+        outs.update(inputs)
+        outs[REVOKED_IDS] = [i for i in ordered if i in revoked]
+        declared_missing = [i for i in declared if i in set(missing)]
+        if declared_missing or MISSING_IDS in props:
+            outs[MISSING_IDS] = declared_missing
+        return ReadResult(id_, outs, inputs)
 
 
 class _Progress:
