@@ -145,7 +145,14 @@ def test_api_failure_is_a_grpc_error_with_cloudflare_details(
         server.stub.Create(provider_pb2.CreateRequest(urn=URN, properties=inputs))
     details = caught.value.details()
     first = details.splitlines()[0]
-    assert first.startswith("cloudflare_device_revocation.provider.DeploymentError: ")
+    # How the server prefixes the message depends on the pulumi release (the exception's
+    # type since 3.2xx, grpc's "Exception calling application: " at the floor).
+    assert first.startswith(
+        (
+            "cloudflare_device_revocation.provider.DeploymentError: ",
+            "Exception calling application: ",
+        )
+    )
     assert "DeviceRevocation lost-laptops: Cloudflare API: cannot revoke 1 registration" in first
     assert "HTTP 403: [10000] Authentication error" in first
     assert details.count("Authentication error") == 1
