@@ -18,6 +18,13 @@ the first four levels of halves, 2 + 4 + 8 + 16, all refused; with k bad IDs a l
 more than k halves always has an accepted one, so it takes 16 or more bad IDs in one batch
 to be mistaken for it, and then the deployment fails with Cloudflare's answer, which is
 honest too), and ends the revocation with that error rather than splitting every batch.
+
+A ``Lookup`` shares the pool: once a batch has its answer, its IDs wait for the next
+lookup call (listing them, to confirm the revocation), which is sent as soon as enough IDs
+wait to fill one (``Lookup.size``), the rest once every batch has its answer. Waiting
+lookups go before waiting batches, so that confirming keeps pace with revoking, and no
+more than ``max_in_flight`` requests of either kind are ever in flight. A lookup that fails
+stops the lookups, not the revocation: the failure comes back in ``RevokeResult``.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ __all__ = [
     "SPLIT_REQUESTS_PER_BATCH",
     "SPLIT_REQUESTS_PER_CALL",
     "SYSTEMIC_AFTER",
+    "Lookup",
     "Progress",
     "Refusal",
     "RevokeResult",
@@ -62,6 +70,22 @@ Send = Callable[[list[str]], None]
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """A call made on answered IDs, ``size`` at a time, in the revocation's pool.
+
+    ``run`` raises ``CloudflareError`` when it fails; it must be safe to call from
+    several threads at once.
+    """
+
+    run: Callable[[list[str]], None]
+    size: int
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ValueError(f"Expected a lookup size >= 1 but received {self.size!r}")
+
+
+@dataclass(frozen=True)
 class Refusal:
     """IDs that Cloudflare refused to revoke, and its answer. One ID when isolated."""
 
@@ -71,11 +95,16 @@ class Refusal:
 
 @dataclass(frozen=True)
 class RevokeResult:
-    """What Cloudflare accepted and refused, and how many requests it took."""
+    """What Cloudflare accepted and refused, and how many revoke requests it took.
+
+    ``lookup_error``: the first failure of the ``Lookup``, if one was given and failed
+    (the IDs it did not reach were not looked up).
+    """
 
     accepted: tuple[str, ...]
     refusals: tuple[Refusal, ...] = ()
     requests: int = 0
+    lookup_error: CloudflareError | None = None
 
     @property
     def refused(self) -> tuple[str, ...]:
@@ -170,46 +199,31 @@ def revoke_in_batches(
     batch_size: int,
     max_in_flight: int,
     progress: Progress | None = None,
+    lookup: Lookup | None = None,
 ) -> RevokeResult:
     """Send ``ids`` in batches of ``batch_size``, up to ``max_in_flight`` at once.
 
     Returns what was accepted and what was refused (after isolating bad IDs). Any other
-    failure stops new batches from starting; once the ones in flight finish,
-    ``RevocationError`` names what was and was not revoked.
+    failure stops new batches and lookups from starting; once the ones in flight finish,
+    ``RevocationError`` names what was and was not revoked. With ``lookup``, every ID of
+    an answered batch (accepted or refused) is passed to it, in the same pool.
     """
     all_ids = list(ids)
     batches = [all_ids[i : i + batch_size] for i in range(0, len(all_ids), batch_size)]
-    budget = _Budget(per_call=SPLIT_REQUESTS_PER_CALL)
-    outcomes: dict[int, _Outcome] = {}
-    failures: dict[int, CloudflareError] = {}
-    done = 0
-    with ThreadPoolExecutor(max_workers=max(1, min(max_in_flight, len(batches)))) as pool:
-        pending: dict[Future[_Outcome], int] = {}
-        queued = iter(range(len(batches)))
+    run = _Run(send, batches, lookup, progress, len(all_ids))
+    jobs = len(batches) + (-(-len(all_ids) // lookup.size) if lookup else 0)
+    with ThreadPoolExecutor(max_workers=max(1, min(max_in_flight, jobs))) as pool:
+        pending: dict[Future[_Outcome | None], int | None] = {}
         while True:
-            while not failures and len(pending) < max_in_flight:
-                index = next(queued, None)
-                if index is None:
-                    break
-                pending[pool.submit(_send_isolating, send, batches[index], budget)] = index
+            while len(pending) < max_in_flight and (job := run.next_job()) is not None:
+                index, call, job_ids = job
+                pending[pool.submit(call, job_ids)] = index
             if not pending:
                 break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                index = pending.pop(future)
-                error = future.exception()
-                if isinstance(error, _SystemicRefusalError):
-                    outcomes[index] = error.outcome
-                    failures[index] = error.error
-                elif isinstance(error, CloudflareError):
-                    failures[index] = error
-                elif error is not None:
-                    raise error
-                else:
-                    outcomes[index] = future.result()
-                    done += len(outcomes[index].accepted)
-                    if progress is not None:
-                        progress(done, len(all_ids))
+                run.take(pending.pop(future), future)
+    outcomes, failures = run.outcomes, run.failures
     accepted = [i for n in sorted(outcomes) for i in outcomes[n].accepted]
     requests = sum(o.requests for o in outcomes.values()) + len(failures)
     if failures:
@@ -224,4 +238,87 @@ def revoke_in_batches(
             cause=failures[first],
         )
     refusals = [r for n in sorted(outcomes) for r in outcomes[n].refusals]
-    return RevokeResult(tuple(accepted), tuple(refusals), requests)
+    return RevokeResult(tuple(accepted), tuple(refusals), requests, run.lookup_error)
+
+
+Job = tuple[int | None, Callable[[list[str]], "_Outcome | None"], list[str]]
+
+
+class _Run:
+    """The state of one call: which jobs to start next, and what the finished ones gave.
+
+    A job is a batch (its index) or a lookup (index None). Used from one thread only.
+    """
+
+    def __init__(
+        self,
+        send: Send,
+        batches: list[list[str]],
+        lookup: Lookup | None,
+        progress: Progress | None,
+        total: int,
+    ) -> None:
+        self.budget = _Budget(per_call=SPLIT_REQUESTS_PER_CALL)
+        self.send = send
+        self.batches = batches
+        self.lookup = lookup
+        self.progress = progress
+        self.total = total
+        self.queued = iter(range(len(batches)))
+        self.unanswered = len(batches)
+        self.answered: list[str] = []
+        self.done = 0
+        self.outcomes: dict[int, _Outcome] = {}
+        self.failures: dict[int, CloudflareError] = {}
+        self.lookup_error: CloudflareError | None = None
+
+    def next_job(self) -> Job | None:
+        """A lookup if enough IDs wait for one, else the next batch; None: nothing to start."""
+        if self.failures:
+            return None
+        lookup = self.lookup
+        if (
+            lookup is not None
+            and self.lookup_error is None
+            and self.answered
+            and (len(self.answered) >= lookup.size or not self.unanswered)
+        ):
+            chunk = self.answered[: lookup.size]
+            del self.answered[: lookup.size]
+            return None, self._look_up, chunk
+        index = next(self.queued, None)
+        if index is None:
+            return None
+        return index, self._send_batch, self.batches[index]
+
+    def _send_batch(self, ids: list[str]) -> _Outcome:
+        return _send_isolating(self.send, ids, self.budget)
+
+    def _look_up(self, ids: list[str]) -> None:
+        assert self.lookup is not None
+        self.lookup.run(ids)
+
+    def take(self, index: int | None, future: Future[_Outcome | None]) -> None:
+        """Record a finished job; unexpected errors (bugs) are raised."""
+        error = future.exception()
+        if index is None:
+            if not isinstance(error, CloudflareError | None):
+                raise error
+            self.lookup_error = self.lookup_error or error
+            return
+        self.unanswered -= 1
+        if isinstance(error, _SystemicRefusalError):
+            self.outcomes[index] = error.outcome
+            self.failures[index] = error.error
+        elif isinstance(error, CloudflareError):
+            self.failures[index] = error
+        elif error is not None:
+            raise error
+        else:
+            outcome = future.result()
+            assert outcome is not None
+            self.outcomes[index] = outcome
+            self.answered.extend(self.batches[index])
+            self.done += len(outcome.accepted)
+            if self.progress is not None:
+                self.progress(self.done, self.total)

@@ -17,20 +17,24 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
+from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
 from ._version import __version__
-from .batches import Progress, RevokeResult, revoke_in_batches
+from .batches import Lookup, Progress, RevokeResult, revoke_in_batches
 from .errors import (
     APIConnectionError,
     APIResponseValidationError,
     APITimeoutError,
     BadRequestError,
+    CloudflareError,
     CloudflareMessage,
     error_class_for_status,
 )
@@ -43,12 +47,14 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ENDPOINTS",
     "IDS_PER_LIST",
+    "LIST_URI_BUDGET",
     "MAX_IDS_PER_REQUEST",
     "MAX_REGISTRATION_ID_LENGTH",
     "POOL_SIZE",
     "CloudflareClient",
     "Confirmation",
     "Endpoint",
+    "RevokedAndListed",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,12 +68,26 @@ DEFAULT_ENDPOINT: Endpoint = "registrations"
 MAX_IDS_PER_REQUEST = 200
 # The schema's maxLength for a registration ID (a UUID is 36 characters).
 MAX_REGISTRATION_ID_LENGTH = 36
-# IDs per list request when confirming: 500 IDs make a URL of about 20 KB, under the
-# 32 KB Cloudflare accepts, and 2.5 revoke batches per list request. Cloudflare documents
-# no maximum page size; when it refuses one, the client halves it (see list_registrations).
+# IDs per list request in ``registrations_by_id``: 500 IDs make a URL of about 20 KB,
+# under the 32 KB Cloudflare accepts, and 2.5 revoke batches per list request. Cloudflare
+# documents no maximum page size; when it refuses one, the client halves it (see
+# list_registrations).
 IDS_PER_LIST = 500
 PER_PAGE = 500
 MIN_PER_PAGE = 10
+# Bytes of path and query a list request by ID may take in ``revoke_and_confirm``, which
+# fills each one with as many IDs as fit (about 740 UUIDs: 14 list requests for 50 revoke
+# batches). Cloudflare refuses a URI over 32 KB with 414; whether that is 32,000 or 32,768
+# bytes, and whether the path counts, is not documented: the budget is under either.
+LIST_URI_BUDGET = 30_000
+# And at most this many, whatever their length: the page size asked is that many, and
+# Cloudflare documents no maximum (the emulator assumes 1,000).
+MAX_IDS_PER_LIST = 1_000
+# Room kept in that budget for a pagination cursor, which Cloudflare does not describe
+# (assumed: its cursors are well under this).
+CURSOR_ROOM = 512
+# Characters a query value keeps as they are when encoded.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 MAX_LIST_PAGES = 1_000
 # The most revoke batches that may be in flight at once; the connection pool is this size.
 POOL_SIZE = 16
@@ -103,6 +123,19 @@ class Confirmation:
     missing: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class RevokedAndListed:
+    """A revocation and its confirmation by listing.
+
+    ``confirmation`` covers every ID, or is None when a list request failed: then
+    ``listing_error`` says why.
+    """
+
+    result: RevokeResult
+    confirmation: Confirmation | None
+    listing_error: CloudflareError | None = None
+
+
 def _is_deleted(registration: Mapping[str, Any]) -> bool:
     return registration.get("deleted_at") is not None
 
@@ -131,7 +164,10 @@ class CloudflareClient:
         self._settings = settings
         self._retry = retry or settings.retry_policy()
         self._timeout = timeout
-        self._per_page = PER_PAGE
+        # The largest page size Cloudflare has not refused (None: none refused yet);
+        # list requests may run on several threads at once.
+        self._page_cap: int | None = None
+        self._page_lock = threading.Lock()
         self._session = session or requests.Session()
         adapter = RetryingAdapter(self._retry, limiter, pool_maxsize=POOL_SIZE)
         self._session.mount("https://", adapter)
@@ -170,6 +206,67 @@ class CloudflareClient:
         no new batch starts; the ones in flight finish, then ``RevocationError`` names
         what was and was not revoked.
         """
+        return self._revoke(
+            account_id,
+            registration_ids,
+            endpoint=endpoint,
+            progress=progress,
+            max_in_flight=max_in_flight,
+            lookup=None,
+        )
+
+    def revoke_and_confirm(
+        self,
+        account_id: str,
+        registration_ids: Sequence[str],
+        *,
+        endpoint: Endpoint = DEFAULT_ENDPOINT,
+        progress: Progress | None = None,
+        max_in_flight: int = 1,
+    ) -> RevokedAndListed:
+        """``revoke``, and ``confirm`` every ID, in one pool of ``max_in_flight`` requests.
+
+        The IDs of each answered batch (accepted or refused) are listed as soon as enough
+        are waiting to fill a list request up to ``LIST_URI_BUDGET``, with a page size to
+        match, while the other batches are revoked (see ``batches``). A revocation failure
+        raises ``RevocationError`` as ``revoke`` does; a list request that fails stops the
+        listing, not the revocation, and comes back as ``listing_error``.
+        """
+        ids = list(registration_ids)
+        wanted = set(ids)
+        found: dict[str, dict[str, Any]] = {}
+        found_lock = threading.Lock()
+
+        def look_up(chunk: list[str]) -> None:
+            listed = self.list_registrations(
+                account_id, ids=chunk, status="all", per_page=max(len(chunk), PER_PAGE)
+            )
+            with found_lock:
+                _keep_wanted(found, listed, wanted)
+
+        lookup = Lookup(look_up, self.ids_per_list(account_id, ids))
+        result = self._revoke(
+            account_id,
+            ids,
+            endpoint=endpoint,
+            progress=progress,
+            max_in_flight=max_in_flight,
+            lookup=lookup,
+        )
+        if result.lookup_error is not None:
+            return RevokedAndListed(result, None, result.lookup_error)
+        return RevokedAndListed(result, _confirmation(ids, found))
+
+    def _revoke(
+        self,
+        account_id: str,
+        registration_ids: Sequence[str],
+        *,
+        endpoint: Endpoint,
+        progress: Progress | None,
+        max_in_flight: int,
+        lookup: Lookup | None,
+    ) -> RevokeResult:
         if not 1 <= max_in_flight <= POOL_SIZE:
             raise ValueError(
                 f"Expected 1 <= max_in_flight <= {POOL_SIZE} but received {max_in_flight!r}"
@@ -185,6 +282,7 @@ class CloudflareClient:
             batch_size=MAX_IDS_PER_REQUEST,
             max_in_flight=max_in_flight,
             progress=progress,
+            lookup=lookup,
         )
 
     def revoke_batch(
@@ -236,15 +334,17 @@ class CloudflareClient:
         search: str | None = None,
         status: Literal["active", "all", "revoked"] = "all",
         max_pages: int = MAX_LIST_PAGES,
+        per_page: int = PER_PAGE,
     ) -> list[dict[str, Any]]:
         """Every registration matching the filters, following the cursor to the end.
 
-        Cloudflare documents no maximum ``per_page``. If it refuses the client's page size
-        with a 400, the client halves it (down to ``MIN_PER_PAGE``) and keeps the size
-        that worked for its later calls; a smaller page than asked for is fine, since the
-        cursor is followed either way.
+        Cloudflare documents no maximum ``per_page``. If it refuses the page size with a
+        400, the client halves it (down to ``MIN_PER_PAGE``) and asks no more than the
+        size that worked in its later calls; a smaller page than asked for is fine, since
+        the cursor is followed either way.
         """
         while True:
+            size = self._page_size(per_page)
             try:
                 return self._list_pages(
                     account_id,
@@ -254,12 +354,37 @@ class CloudflareClient:
                     search=search,
                     status=status,
                     max_pages=max_pages,
+                    per_page=size,
                 )
             except BadRequestError:
-                if self._per_page <= MIN_PER_PAGE:
+                if size <= MIN_PER_PAGE:
                     raise
-                self._per_page = max(MIN_PER_PAGE, self._per_page // 2)
-                log.debug("list refused; retrying with per_page=%d", self._per_page)
+                with self._page_lock:
+                    # Lists on other threads may have been refused too: halve once.
+                    if self._page_cap is None or self._page_cap > size // 2:
+                        self._page_cap = max(MIN_PER_PAGE, size // 2)
+                log.debug("list refused; retrying with per_page=%d", self._page_size(per_page))
+
+    def _page_size(self, wanted: int) -> int:
+        with self._page_lock:
+            cap = self._page_cap
+        return wanted if cap is None else min(wanted, cap)
+
+    def ids_per_list(self, account_id: str, ids: Sequence[str]) -> int:
+        """How many of ``ids`` fit in one list request within ``LIST_URI_BUDGET`` bytes.
+
+        Counted for the longest ID once encoded; at most ``MAX_IDS_PER_LIST``, and at most
+        one page once Cloudflare has refused a page size.
+        """
+        path = urlsplit(self._settings.base_url).path
+        path += f"/accounts/{quote(account_id)}/devices/registrations"
+        fixed = len(f"{path}?status=all&per_page=000000&cursor=") + CURSOR_ROOM
+        if _UNRESERVED.fullmatch("".join(ids)):
+            longest = max(map(len, ids), default=0)
+        else:
+            longest = max((len(quote_plus(i)) for i in ids), default=0)
+        fits = max(1, (LIST_URI_BUDGET - fixed) // len(f"id={'x' * longest}&"))
+        return self._page_size(min(fits, MAX_IDS_PER_LIST))
 
     def _list_pages(
         self,
@@ -271,6 +396,7 @@ class CloudflareClient:
         search: str | None,
         status: str,
         max_pages: int,
+        per_page: int,
     ) -> list[dict[str, Any]]:
         base: list[tuple[str, str]] = [("id", i) for i in ids]
         base += [("user.id", u) for u in user_ids]
@@ -278,7 +404,7 @@ class CloudflareClient:
             base.append(("device.id", device_id))
         if search is not None:
             base.append(("search", search))
-        base += [("status", status), ("per_page", str(self._per_page))]
+        base += [("status", status), ("per_page", str(per_page))]
         path = f"/accounts/{account_id}/devices/registrations"
         what = f"list registrations in account {account_id}"
         found: list[dict[str, Any]] = []
@@ -319,32 +445,13 @@ class CloudflareClient:
         wanted = set(ids)
         for start in range(0, len(ids), IDS_PER_LIST):
             chunk = ids[start : start + IDS_PER_LIST]
-            for reg in self.list_registrations(account_id, ids=chunk, status="all"):
-                reg_id = reg.get("id")
-                # A deleted and a live registration may share an ID: the live one wins.
-                if (
-                    isinstance(reg_id, str)
-                    and reg_id in wanted
-                    and (reg_id not in found or _is_deleted(found[reg_id]))
-                ):
-                    found[reg_id] = reg
+            listed = self.list_registrations(account_id, ids=chunk, status="all")
+            _keep_wanted(found, listed, wanted)
         return found
 
     def confirm(self, account_id: str, ids: Sequence[str]) -> Confirmation:
         """Ask Cloudflare which of ``ids`` are revoked, still active, or missing."""
-        found = self.registrations_by_id(account_id, ids)
-        revoked: list[str] = []
-        active: list[str] = []
-        missing: list[str] = []
-        for reg_id in ids:
-            reg = found.get(reg_id)
-            if reg is None or _is_deleted(reg):
-                missing.append(reg_id)
-            elif _is_revoked(reg):
-                revoked.append(reg_id)
-            else:
-                active.append(reg_id)
-        return Confirmation(tuple(revoked), tuple(active), tuple(missing))
+        return _confirmation(ids, self.registrations_by_id(account_id, ids))
 
     # -- transport ------------------------------------------------------------------
 
@@ -373,7 +480,7 @@ class CloudflareClient:
             response = self._session.request(
                 method,
                 url,
-                params=params,
+                params=_query(params),
                 data=None if json_body is None else json.dumps(json_body),
                 headers={
                     **credentials.headers(),
@@ -494,6 +601,50 @@ class CloudflareClient:
             if secret:
                 text = text.replace(secret, "<redacted>")
         return text
+
+
+def _query(params: Sequence[tuple[str, str]] | None) -> str | None:
+    """The encoded query, as ``urlencode`` makes it; a join when nothing needs escaping.
+
+    A list request carries hundreds of IDs: escaping them one by one costs more CPU than
+    the rest of the request.
+    """
+    if not params:
+        return None
+    if _UNRESERVED.fullmatch("".join(key + value for key, value in params)):
+        return "&".join(f"{key}={value}" for key, value in params)
+    return urlencode(params)
+
+
+def _keep_wanted(
+    found: dict[str, dict[str, Any]], listed: Iterable[dict[str, Any]], wanted: set[str]
+) -> None:
+    """Add the listed registrations whose ID is wanted to ``found``, keyed by ID."""
+    for reg in listed:
+        reg_id = reg.get("id")
+        # A deleted and a live registration may share an ID: the live one wins.
+        if (
+            isinstance(reg_id, str)
+            and reg_id in wanted
+            and (reg_id not in found or _is_deleted(found[reg_id]))
+        ):
+            found[reg_id] = reg
+
+
+def _confirmation(ids: Sequence[str], found: Mapping[str, Mapping[str, Any]]) -> Confirmation:
+    """Sort ``ids`` by what was found for each: revoked, active, or missing."""
+    revoked: list[str] = []
+    active: list[str] = []
+    missing: list[str] = []
+    for reg_id in ids:
+        reg = found.get(reg_id)
+        if reg is None or _is_deleted(reg):
+            missing.append(reg_id)
+        elif _is_revoked(reg):
+            revoked.append(reg_id)
+        else:
+            active.append(reg_id)
+    return Confirmation(tuple(revoked), tuple(active), tuple(missing))
 
 
 def _attempts(response: requests.Response) -> int:

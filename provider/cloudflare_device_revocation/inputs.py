@@ -11,7 +11,7 @@ sets. Values still unknown during a preview pass through.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ __all__ = [
     "REGISTRATION_IDS",
     "RESOURCE_NAME",
     "Failure",
+    "has_unknown",
     "is_unknown",
     "keep_previous_order",
     "normalize",
@@ -43,6 +44,10 @@ RESOURCE_NAME = "resource_name"
 _ACCOUNT_ID = re.compile(r"^[0-9a-fA-F]{32}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ID_CHARS = re.compile(r"^[A-Za-z0-9-]+$")
+# Lower-case UUIDs, one per line: IDs that normalizing leaves as they are (the common case,
+# checked for a whole list at once).
+_LOWER_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_LOWER_UUID_LINES = re.compile(rf"{_LOWER_UUID}(?:\n{_LOWER_UUID})*")
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,13 @@ def is_unknown(value: object) -> bool:
     the wire form is the ``UNKNOWN`` sentinel string.
     """
     return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
+
+
+def has_unknown(values: Sequence[object]) -> bool:
+    """Whether any of ``values`` is unknown; a list of plain strings is checked in one pass."""
+    if set(map(type, values)) <= {str}:
+        return UNKNOWN in values
+    return any(is_unknown(v) for v in values)
 
 
 def _describe(value: object) -> str:
@@ -164,6 +176,8 @@ def _registration_ids(value: object) -> tuple[object, list[Failure]]:
                 f"{_kind(value)} {_describe(value)}.",
             )
         ]
+    if _already_normal(value):
+        return list(dict.fromkeys(value)), []
     seen: set[str] = set()
     ordered: list[object] = []
     failures: list[Failure] = []
@@ -177,6 +191,16 @@ def _registration_ids(value: object) -> tuple[object, list[Failure]]:
             seen.add(normalized)
             ordered.append(normalized)
     return ordered, failures
+
+
+def _already_normal(values: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether every value is a known, lower-case UUID: valid, and normalized as it is."""
+    return (
+        bool(values)
+        and set(map(type, values)) == {str}
+        and UNKNOWN not in values
+        and _LOWER_UUID_LINES.fullmatch("\n".join(values)) is not None
+    )
 
 
 def _endpoint(value: object) -> tuple[object, list[Failure]]:
@@ -209,7 +233,7 @@ def keep_previous_order(ids: object, previous: object) -> object:
     """``ids`` with the IDs also in ``previous`` first, in its order; new ones after."""
     if not isinstance(ids, list) or not isinstance(previous, list):
         return ids
-    if any(is_unknown(i) for i in ids):
+    if has_unknown(ids):
         return ids
     wanted = set(ids)
     kept = [i for i in previous if isinstance(i, str) and i in wanted]

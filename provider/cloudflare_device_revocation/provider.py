@@ -50,6 +50,7 @@ from .inputs import (
     ENDPOINT,
     REGISTRATION_IDS,
     RESOURCE_NAME,
+    has_unknown,
     is_unknown,
     normalize,
 )
@@ -231,7 +232,7 @@ class DeviceRevocationProvider(ResourceProvider):
             is_unknown(new_ids)
             or not isinstance(new_ids, list)
             or not isinstance(old_ids, list)
-            or any(is_unknown(i) for i in new_ids)
+            or has_unknown(new_ids)
             or set(new_ids) != set(old_ids)
         )
         # An endpoint or allow_missing_ids change is an update that calls no API. A stack
@@ -292,7 +293,7 @@ class DeviceRevocationProvider(ResourceProvider):
         progress = _Progress(label, len(ids))
         with self._client(label) as client:
             try:
-                result = client.revoke(
+                revocation = client.revoke_and_confirm(
                     account_id,
                     ids,
                     endpoint=endpoint,
@@ -304,18 +305,17 @@ class DeviceRevocationProvider(ResourceProvider):
                     f"{label}: {exc}\nRevoking is idempotent: once the cause is fixed, run "
                     "`pulumi up` again to revoke the rest."
                 ) from None
-            refused = {i: r for r in result.refusals for i in r.ids}
-            try:
-                confirmation = client.confirm(account_id, ids)
-            except CloudflareError as exc:
-                refused_part = f" and refused {len(refused)}" if refused else ""
-                raise DeploymentError(
-                    f"{label}: Cloudflare accepted the revocation of {len(result.accepted)} of "
-                    f"{_registrations(len(ids))} in account {account_id}{refused_part}, but "
-                    "listing them to confirm it failed, so nothing is recorded as revoked: "
-                    f"{exc}{_refusal_note(list(refused), refused)}\nRun `pulumi up` again "
-                    "once listing works (revoking again is harmless)."
-                ) from None
+        result, confirmation = revocation.result, revocation.confirmation
+        refused = {i: r for r in result.refusals for i in r.ids}
+        if confirmation is None:
+            refused_part = f" and refused {len(refused)}" if refused else ""
+            raise DeploymentError(
+                f"{label}: Cloudflare accepted the revocation of {len(result.accepted)} of "
+                f"{_registrations(len(ids))} in account {account_id}{refused_part}, but "
+                "listing them to confirm it failed, so nothing is recorded as revoked: "
+                f"{revocation.listing_error}{_refusal_note(list(refused), refused)}\nRun "
+                "`pulumi up` again once listing works (revoking again is harmless)."
+            )
         not_revoked = confirmation.active
         if not_revoked:
             raise DeploymentError(_not_revoked_message(label, account_id, not_revoked, refused))
