@@ -195,12 +195,11 @@ def _registration_ids(value: object) -> tuple[object, list[Failure]]:
 
 def _already_normal(values: list[Any] | tuple[Any, ...]) -> bool:
     """Whether every value is a known, lower-case UUID: valid, and normalized as it is."""
-    return (
-        bool(values)
-        and set(map(type, values)) == {str}
-        and UNKNOWN not in values
-        and _LOWER_UUID_LINES.fullmatch("\n".join(values)) is not None
-    )
+    if not values or set(map(type, values)) != {str} or UNKNOWN in values:
+        return False
+    lines = "\n".join(values)
+    # The length rules out a value holding a line break (two UUIDs in one value).
+    return len(lines) == len(values) * 37 - 1 and _LOWER_UUID_LINES.fullmatch(lines) is not None
 
 
 def _endpoint(value: object) -> tuple[object, list[Failure]]:
