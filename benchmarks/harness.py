@@ -160,6 +160,21 @@ def program_with(count: int, ids_per_resource: int, seeded: Sequence[str]) -> st
     )
 
 
+def program_with_sizes(sizes: Sequence[int], seeded: Sequence[str]) -> str:
+    """A ``__main__.py`` declaring a DeviceRevocation per size, over consecutive ``seeded`` IDs."""
+    return (
+        '"""Benchmark program: DeviceRevocation resources of given sizes over seeded IDs."""\n'
+        "from cloudflare_device_revocation import DeviceRevocation\n\n"
+        f"IDS = {list(seeded[: sum(sizes)])!r}\n"
+        f"SIZES = {list(sizes)!r}\n"
+        "start = 0\n"
+        "for n, size in enumerate(SIZES):\n"
+        f"    DeviceRevocation(f'r{{n}}', account_id={ACCOUNT!r},"
+        " registration_ids=IDS[start : start + size])\n"
+        "    start += size\n"
+    )
+
+
 def main_guard(run: Callable[[], None]) -> int:
     """Run ``run()``; print what did not work and return 1, as the scripts' exit code."""
     try:
