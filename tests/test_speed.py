@@ -1,8 +1,11 @@
 """What the speed work must keep true: confirming while revoking, list requests sized by the
-URI budget, and fast paths that give exactly what the slow ones give."""
+URI budget, fast paths that give exactly what the slow ones give, and whole output lines
+from resources created on several threads at once (found by benchmarks/quota.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -331,3 +334,30 @@ def test_normalizing_takes_the_fast_path_only_when_it_agrees(
     with mock.patch.object(inputs_module, "_already_normal", return_value=False):
         slow = normalize(news, olds)
     assert fast == slow
+
+
+SAY_ON_THREADS = """
+import threading
+from cloudflare_device_revocation.provider import _say
+
+def say(n):
+    for _ in range(2000):
+        _say(f"DeviceRevocation r{n}: said by thread {n} " + "x" * 40)
+
+threads = [threading.Thread(target=say, args=(n,)) for n in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+"""
+
+
+def test_lines_said_on_several_threads_stay_whole() -> None:
+    """Four threads telling the user things through an unbuffered pipe, as in the provider
+    process, never run two lines together."""
+    done = subprocess.run(
+        [sys.executable, "-u", "-c", SAY_ON_THREADS], capture_output=True, text=True, check=True
+    )
+    lines = done.stdout.splitlines()
+    assert len(lines) == 8000
+    assert [line for line in lines if line.count("said by") != 1 or not line.endswith("x")] == []

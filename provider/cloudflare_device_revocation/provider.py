@@ -98,8 +98,12 @@ class DeploymentError(Exception):
 
 
 def _say(message: str) -> None:
-    """Tell the `pulumi` user: the dynamic provider's stdout is shown to them."""
-    print(message, flush=True)
+    """Tell the `pulumi` user: the dynamic provider's stdout is shown to them.
+
+    One write per line: resources are created on several threads of one process, and
+    ``print`` writes the text and its newline separately, so lines could run together.
+    """
+    print(message + "\n", end="", flush=True)
 
 
 def _registrations(count: int) -> str:
