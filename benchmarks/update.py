@@ -6,7 +6,8 @@ through the real ``python -m pulumi.dynamic`` server over gRPC, as the engine ca
 (protobuf conversion and unpickling of the provider included). Also shown: the create of
 the 10,000 IDs that precedes it, with the progress lines the provider prints, and what a
 ``pulumi preview`` with no change costs on such a resource (check + diff). The update must
-send exactly one revoke request holding exactly the 10 new IDs; anything else is an error.
+send exactly one revoke request holding exactly the 10 new IDs, and one list request to
+confirm them; anything else is an error.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from provider_server import ProviderProcess, struct, wrapped_secret
 
 T = TypeVar("T")
 REVOKES = r"/revoke$"
+LISTS = r"/devices/registrations$"
 
 
 class TimedLines(io.TextIOBase):
@@ -61,11 +63,24 @@ def timed(call: Callable[[], T]) -> tuple[float, T]:
     return time.perf_counter() - start, result
 
 
+def check_create(emulator: Emulator, base: Sequence[str], where: str) -> None:
+    """The create sent the floor of revoke requests, and listed every ID once to confirm."""
+    revokes = len(emulator.requests.matching("POST", REVOKES))
+    listed = [i for r in emulator.requests.matching("GET", LISTS) for i in r.query["id"]]
+    if revokes != -(-len(base) // 200) or sorted(listed) != sorted(base):
+        raise BenchmarkError(f"{where} sent {revokes} revokes and listed {len(listed)} IDs")
+    if set(base) - emulator.state.revoked_ids(ACCOUNT):
+        raise BenchmarkError(f"{where} left IDs unrevoked")
+
+
 def check_one_request(emulator: Emulator, added: Sequence[str], where: str) -> None:
+    """The update sent one revoke of exactly the new IDs, and one list request for them."""
     revokes = emulator.requests.matching("POST", REVOKES)
-    if len(emulator.requests.all()) != 1 or len(revokes) != 1:
+    lists = emulator.requests.matching("GET", LISTS)
+    if len(emulator.requests.all()) != 2 or len(revokes) != 1 or len(lists) != 1:
         raise BenchmarkError(
-            f"{where}: expected 1 request, the emulator got {len(emulator.requests.all())}"
+            f"{where}: expected 1 revoke and 1 list request, the emulator got "
+            f"{len(emulator.requests.all())} requests"
         )
     if sorted(revokes[0].body) != sorted(added):
         raise BenchmarkError(f"{where}: the revoke held {revokes[0].body}, not the 10 new IDs")
@@ -93,8 +108,7 @@ def in_process(
     out = TimedLines()
     with contextlib.redirect_stdout(out):
         create_seconds, created = timed(lambda: provider.create(first.inputs))
-    if len(emulator.requests.all()) != 50 or set(base) - emulator.state.revoked_ids(ACCOUNT):
-        raise BenchmarkError(f"create sent {len(emulator.requests.all())} requests, not 50")
+    check_create(emulator, base, "in-process create")
     olds_inputs, olds = first.inputs, created.outs
     if olds is None:
         raise BenchmarkError("create returned no outputs")
@@ -153,8 +167,7 @@ def over_grpc(
         create_seconds, created = timed(
             lambda: server.stub.Create(provider_pb2.CreateRequest(urn=urn, properties=first.inputs))
         )
-        if len(emulator.requests.all()) != 50:
-            raise BenchmarkError(f"gRPC create sent {len(emulator.requests.all())} requests")
+        check_create(emulator, base, "gRPC create")
         raw_news = props(base + added)
         phases: dict[str, list[float]] = {"Check": [], "Diff": [], "Update": [], "total": []}
         noop: list[float] = []
@@ -221,7 +234,10 @@ def run(args: argparse.Namespace) -> None:
         rows, lines, create_in_process = in_process(emulator, base, added, args.repeat)
         emulator.state.set_revoked(ACCOUNT, ids, False)
         grpc_rows, create_grpc = over_grpc(emulator, base, added, args.repeat)
-    print("requests sent by each update: 1 (checked: one revoke holding exactly the new IDs)")
+    print(
+        "requests sent by each update: 2 (checked: one revoke holding exactly the new IDs, "
+        "one list request confirming them)"
+    )
     print()
     print(table(["phase", "median s", "min s", "max s"], rows + grpc_rows))
     print()
