@@ -101,6 +101,7 @@ class Outcome:
     quota: Quota | None
     waits: list[str] = field(default_factory=list)
     block_left: float | None = None
+    error: str = ""
 
     @property
     def failures(self) -> int:
@@ -182,6 +183,7 @@ def deploy(
     share: float = 0.0,
     seed: int = 0,
     exhaust_first: bool = False,
+    retries: int | None = None,
 ) -> Outcome:
     """A fresh emulator and stack, one ``pulumi up``, and what the emulator saw."""
     with (
@@ -194,6 +196,8 @@ def deploy(
             Path(tmp), cli_bin, program=program_with_sizes(sizes, seeded), name="bench"
         )
         project.env.update(CLOUDFLARE_API_TOKEN=TOKEN, CLOUDFLARE_BASE_URL=emulator.base_url)
+        if retries is not None:
+            project.env["CLOUDFLARE_RETRIES"] = str(retries)
         if quota is not None:
             emulator.set_rate_limit(quota.quota, window=quota.window, block=quota.block)
         blocked_at = exhaust(emulator, quota) if exhaust_first else None
@@ -228,6 +232,7 @@ def deploy(
             quota=quota,
             waits=[line for line in diagnostics(run.stdout) if " waiting " in line],
             block_left=block_left,
+            error=first_error(run.stdout),
         )
 
 
@@ -244,6 +249,14 @@ def diagnostics(output: str) -> list[str]:
         if line.startswith("    "):
             found.append(line.strip())
     return found
+
+
+def first_error(output: str) -> str:
+    """The first error the provider reported, without the engine's prefix."""
+    for line in diagnostics(output):
+        if line.startswith("error: ") and "DeploymentError: " in line:
+            return line.split("DeploymentError: ", 1)[1]
+    return ""
 
 
 def exhaust(emulator: Emulator, quota: Quota | None) -> float:
@@ -284,6 +297,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--share", type=float, default=0.3, help="share of requests made 429")
     parser.add_argument("--block", type=float, default=20.0, help="block seconds in 'block'")
     parser.add_argument("--repeat", type=int, default=10, help="runs of 'repeat' (>= 10)")
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        help="cloudflare:retries in 'repeat' (default: the provider's, 4)",
+    )
     parser.add_argument("--seed", type=int, default=11, help="for sizes and 429 positions")
     args = parser.parse_args(argv)
     return main_guard(lambda: run(args))
@@ -403,17 +422,21 @@ def repeat(cli_bin: str, sizes: list[int], args: argparse.Namespace, latency: fl
                 share=args.share,
                 seed=args.seed + n,
                 latency=latency,
+                retries=args.retries,
             )
         )
-    failed = sum(1 for o in outcomes if o.exit_code != 0 or o.failures or o.unrevoked)
+    failed = [o for o in outcomes if o.exit_code != 0 or o.failures or o.unrevoked]
+    retries = "the default 4" if args.retries is None else str(args.retries)
     print(
         f"## repeat: {len(sizes)} resources, {args.share:.0%} of requests answered 429 "
-        f"(Retry-After: 1), no quota, --parallel 8: {failed}/{len(outcomes)} runs did not "
-        "converge in one `pulumi up`"
+        f"(Retry-After: 1), no quota, --parallel 8, retries {retries}: {len(failed)}/"
+        f"{len(outcomes)} runs did not converge in one `pulumi up`"
     )
     print(table(HEADERS, [o.row() for o in outcomes]))
     walls = sorted(o.wall for o in outcomes)
     print(f"pulumi up s: median {seconds(walls[len(walls) // 2])}, max {seconds(walls[-1])}")
+    for outcome in failed:
+        print(f"{outcome.label} failed: {outcome.error or '(no provider error found)'}")
     print()
 
 
