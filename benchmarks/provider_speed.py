@@ -29,6 +29,7 @@ import math
 import pstats
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -162,18 +163,38 @@ def serialize(outs: dict[str, Any]) -> Any:
 class Profiles:
     """cProfile of chosen steps, printed afterwards if asked for."""
 
-    def __init__(self, enabled: bool, top: int) -> None:
+    def __init__(self, enabled: bool, top: int, sort: str) -> None:
         self.enabled = enabled
         self.top = top
+        self.sort = sort
         self.reports: list[tuple[str, str]] = []
 
     def run(self, name: str, call: Callable[[], T]) -> T:
         if not self.enabled:
             return call()
-        profile = cProfile.Profile()
-        result = profile.runcall(call)
+        # The requests run on the pool's threads: each thread started meanwhile gets a
+        # profile of its own, merged with the calling thread's.
+        profiles = [cProfile.Profile()]
+
+        def profile_thread(*_: object) -> None:
+            # Only the client's pool, not the emulator's threads in this process.
+            if not threading.current_thread().name.startswith("ThreadPoolExecutor"):
+                sys.setprofile(None)
+                return
+            thread_profile = cProfile.Profile()
+            profiles.append(thread_profile)
+            thread_profile.enable()
+
+        threading.setprofile(profile_thread)
+        try:
+            result = profiles[0].runcall(call)
+        finally:
+            threading.setprofile(None)
         out = io.StringIO()
-        pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(self.top)
+        stats = pstats.Stats(profiles[0], stream=out)
+        for thread_profile in profiles[1:]:
+            stats.add(thread_profile)
+        stats.sort_stats(self.sort).print_stats(self.top)
         self.reports.append((name, out.getvalue()))
         return result
 
@@ -246,6 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--profile", action="store_true", help="print cProfile's largest entries per step"
     )
     parser.add_argument("--top", type=int, default=25, help="entries per profile")
+    parser.add_argument(
+        "--sort", choices=("tottime", "cumulative"), default="tottime", help="profile order"
+    )
     args = parser.parse_args(argv)
     return main_guard(lambda: run(args))
 
@@ -271,7 +295,7 @@ def run(args: argparse.Namespace) -> None:
             emulator, ids, latency, args.repeat, args.noop_repeat
         )
         emulator.set_latency(0.0)
-        profiles = Profiles(args.profile, args.top)
+        profiles = Profiles(args.profile, args.top, args.sort)
         steps = in_process(emulator, ids, profiles)
     print(
         table(
