@@ -52,7 +52,7 @@ demo: $(STAMP)
 	@cli_bin="$$(scripts/pulumi-cli)" && \
 	PATH="$$cli_bin:$$PATH" $(BIN)/python scripts/demo.py
 
-# Every benchmark table, about 7 minutes; benchmarks/README.md records a run and its machine.
+# Every benchmark table, about 16 minutes; benchmarks/README.md records a run and its machine.
 # The official SDK and matplotlib are installed for the benchmarks only.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
@@ -60,7 +60,9 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.revoke && \
 	$(BIN)/python -m benchmarks.update && \
 	$(BIN)/python -m benchmarks.state_size && \
-	$(BIN)/python -m benchmarks.overhead
+	$(BIN)/python -m benchmarks.overhead && \
+	$(BIN)/python -m benchmarks.provider_speed && \
+	$(BIN)/python -m benchmarks.quota
 
 clean:
 	rm -rf $(VENV) $(MIN_VENV) .demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
