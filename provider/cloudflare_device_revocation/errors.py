@@ -133,7 +133,7 @@ class APITimeoutError(APIConnectionError):
     """The server did not answer within the timeout after every permitted attempt."""
 
 
-class _StatusCarrying(APIError):
+class _StatusCarryingError(APIError):
     """An ``APIError`` for an HTTP answer: it carries the answer's ``status_code``."""
 
     def __init__(
@@ -148,7 +148,7 @@ class _StatusCarrying(APIError):
         self.status_code = status_code
 
 
-class APIResponseValidationError(_StatusCarrying):
+class APIResponseValidationError(_StatusCarryingError):
     """A 2xx answer whose body is not Cloudflare's JSON envelope, or not the expected shape."""
 
 
@@ -156,7 +156,7 @@ class APIResponseValidationError(_StatusCarrying):
 UnexpectedResponseError = APIResponseValidationError
 
 
-class APIStatusError(_StatusCarrying):
+class APIStatusError(_StatusCarryingError):
     """Cloudflare reported failure: an error status, or ``success: false`` (``status_code`` 200)."""
 
 
