@@ -550,6 +550,21 @@ def test_ids_from_outputs_first_preview_shows_unknown_ids(
 
 
 @pytest.mark.cli
+def test_ids_from_outputs_with_nothing_inactive_revokes_nothing_and_succeeds(
+    tmp_path: Path, cli_bin: str, api: Emulator
+) -> None:
+    """An empty snapshot is no error: `up` succeeds, says nothing to revoke, sends no revoke."""
+    api.state.seed(ACCOUNT, 2)  # seen just now: not inactive
+    project = Project.from_example(tmp_path, cli_bin, "ids-from-outputs")
+    project.env.update(CLOUDFLARE_API_TOKEN=TOKEN, CLOUDFLARE_BASE_URL=api.base_url)
+    project.config("accountId", ACCOUNT)
+    up = project.run("up", "--yes")
+    assert "nothing to revoke" in up.output
+    assert api.requests.matching("POST") == []
+    assert project.outputs()["revoked_ids"] == []
+
+
+@pytest.mark.cli
 def test_registrations_endpoint_rescues_a_multi_user_account(
     tmp_path: Path, cli_bin: str, api: Emulator
 ) -> None:
