@@ -61,6 +61,8 @@ each optional, turns it on; DELETE or POST ``null`` turns it off; all answer
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -221,7 +223,14 @@ class Emulator:
 
     def stop(self) -> None:
         if self._thread is not None:
-            self._server.shutdown()
+            stopping = threading.Thread(target=self._server.shutdown, daemon=True)
+            stopping.start()
+            # shutdown() waits for the serve loop to notice, at its next poll; a connection
+            # wakes it now (it carries no request, so nothing is logged). Tests stop an
+            # emulator after every test: this takes 50 ms off each.
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            stopping.join(timeout=5)
             self._thread.join(timeout=5)
             self._thread = None
         self._server.server_close()
