@@ -14,7 +14,7 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from cloudflare_device_revocation import DeploymentError, DeviceRevocationProvider
 from cloudflare_device_revocation.emulator import DEFAULT_API_KEY, DEFAULT_EMAIL, Emulator
-from support import ACCOUNT, OTHER_ACCOUNT, provider_for
+from support import ACCOUNT, OTHER_ACCOUNT, SleepRecorder, provider_for
 
 REVOKES = r"/revoke$"
 LISTS = r"/registrations$"
@@ -152,6 +152,28 @@ def test_an_accepted_revoke_that_cloudflare_does_not_show_is_a_failure(
     with pytest.raises(DeploymentError, match="still lists them as not revoked") as caught:
         provider.create(inputs)
     assert "run `pulumi up` again" in str(caught.value)
+
+
+def test_a_listing_that_lags_is_asked_again_then_reported_not_revoked(
+    emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """If the listing still shows accepted revocations as active, it is asked again after
+    1, 2 and 4 s (announced); past that the IDs are reported not revoked, never claimed."""
+    emulator.assume(revocation_listed_after=10)
+    ids = emulator.state.seed(ACCOUNT, 2)
+    sleeps = SleepRecorder()
+    provider = provider_for(emulator, sleeps)
+    with pytest.raises(DeploymentError, match="still lists them as not revoked"):
+        provider.create(checked(provider, account_id=ACCOUNT, registration_ids=ids))
+    assert sleeps.delays == [1.0, 2.0, 4.0]
+    assert len(emulator.requests.matching("GET", LISTS)) == 4
+    assert "2 accepted revocation(s) not listed as revoked yet: waiting 4 s" in (
+        capsys.readouterr().out
+    )
+    emulator.assume(revocation_listed_after=3)
+    fresh = emulator.state.seed(ACCOUNT, 2)[-2:]
+    outs = provider.create(checked(provider, account_id=ACCOUNT, registration_ids=fresh)).outs
+    assert (outs or {})["revoked_ids"] == fresh
 
 
 def test_an_empty_declaration_revokes_nothing_and_calls_no_api(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -34,7 +34,7 @@ from .errors import (
     CloudflareMessage,
     error_class_for_status,
 )
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, Wait
 from .retry import RetryingAdapter, RetryPolicy
 from .settings import ApiKey, Settings
 
@@ -69,6 +69,9 @@ IDS_PER_LIST = 500
 PER_PAGE = 500
 MIN_PER_PAGE = 10
 MAX_LIST_PAGES = 1_000
+# Cloudflare does not say whether its listing shows a revoke as soon as the revoke has
+# answered. IDs accepted but not listed as revoked yet are listed again after these waits.
+CONFIRM_RECHECKS = (1.0, 2.0, 4.0)
 # The most revoke batches that may be in flight at once; the connection pool is this size.
 POOL_SIZE = 16
 # (connect, read) seconds for every request.
@@ -330,21 +333,50 @@ class CloudflareClient:
                     found[reg_id] = reg
         return found
 
-    def confirm(self, account_id: str, ids: Sequence[str]) -> Confirmation:
-        """Ask Cloudflare which of ``ids`` are revoked, still active, or missing."""
+    def confirm(
+        self, account_id: str, ids: Sequence[str], *, accepted: Collection[str] = ()
+    ) -> Confirmation:
+        """Ask Cloudflare which of ``ids`` are revoked, still active, or missing.
+
+        IDs in ``accepted`` (a revoke for them was accepted) that are listed as active are
+        listed again after each of ``CONFIRM_RECHECKS``, in case the listing lags behind
+        the revoke; whatever is still active after that is reported active.
+        """
+        state = self._states(account_id, ids)
+        for delay in CONFIRM_RECHECKS:
+            lagging = [i for i in ids if state[i] == "active" and i in accepted]
+            if not lagging:
+                break
+            self._pause(
+                delay,
+                f"{len(lagging)} accepted revocation(s) not listed as revoked yet",
+                f"/accounts/{account_id}/devices/registrations",
+            )
+            state.update(self._states(account_id, lagging))
+        return Confirmation(
+            *(
+                tuple(i for i in ids if state[i] == kind)
+                for kind in ("revoked", "active", "missing")
+            )
+        )
+
+    def _states(self, account_id: str, ids: Sequence[str]) -> dict[str, str]:
+        """Each ID's state as listed: "revoked", "active" or "missing"."""
         found = self.registrations_by_id(account_id, ids)
-        revoked: list[str] = []
-        active: list[str] = []
-        missing: list[str] = []
+        states: dict[str, str] = {}
         for reg_id in ids:
             reg = found.get(reg_id)
             if reg is None or _is_deleted(reg):
-                missing.append(reg_id)
-            elif _is_revoked(reg):
-                revoked.append(reg_id)
+                states[reg_id] = "missing"
             else:
-                active.append(reg_id)
-        return Confirmation(tuple(revoked), tuple(active), tuple(missing))
+                states[reg_id] = "revoked" if _is_revoked(reg) else "active"
+        return states
+
+    def _pause(self, seconds: float, reason: str, path: str) -> None:
+        """Wait between requests, announced like the retry policy's waits."""
+        if self._retry.on_wait is not None:
+            self._retry.on_wait(Wait(seconds, reason, "GET", path))
+        self._retry.sleep(seconds)
 
     # -- transport ------------------------------------------------------------------
 

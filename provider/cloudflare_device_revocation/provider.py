@@ -306,7 +306,7 @@ class DeviceRevocationProvider(ResourceProvider):
                 ) from None
             refused = {i: r for r in result.refusals for i in r.ids}
             try:
-                confirmation = client.confirm(account_id, ids)
+                confirmation = client.confirm(account_id, ids, accepted=set(result.accepted))
             except CloudflareError as exc:
                 refused_part = f" and refused {len(refused)}" if refused else ""
                 raise DeploymentError(

@@ -34,6 +34,7 @@ values, default first; ``HELP`` says more about each; or none):
 - per_page when none is given: 10, as the schema's example (default_per_page: 10 | any)
 - IDs per registrations revoke/unrevoke: at most 200 (registrations_max_ids: 200 | N | None)
 - "32 KB" of URI: 32,768 bytes of path and query (max_uri_length: 32768 | N | None)
+- a revoke shows in list answers at once (revocation_listed_after: 0 | N list answers later)
 - a 414's body: Cloudflare's envelope with code 1004, no rate-limit headers (no switch)
 - other codes Cloudflare documents none for: 1001 bad input, 1002 not found (no switch)
 - multi-user mode on a /devices operation: 400 with code 1003 (no switch)
