@@ -235,11 +235,6 @@ def test_unknown_ids_fail_create_after_revoking_the_rest(
     assert any("warning: 2 registrations not found" in line for line in server.lines)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="progress counts the IDs Cloudflare accepted, before confirmation: with unknown IDs "
-    "skipped it prints 'revoked 302 of 302 registrations' although 300 exist (reported to lead)",
-)
 def test_progress_never_claims_more_revoked_than_cloudflare_confirms(
     emulator: Emulator, server: ProviderProcess
 ) -> None:
