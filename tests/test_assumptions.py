@@ -30,6 +30,7 @@ ALTERNATIVES: dict[str, dict[str, Any]] = {
     "per_page max 100, refused above": {"max_per_page": 100, "per_page_over_max": "refuse"},
     "per_page max 100, clamped above": {"max_per_page": 100, "per_page_over_max": "clamp"},
     "100 IDs per registrations revoke": {"registrations_max_ids": 100},
+    "revocations listed 2 answers late": {"revocation_listed_after": 2},
 }
 
 

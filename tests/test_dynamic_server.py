@@ -198,3 +198,52 @@ def test_unknown_values_in_preview_pass_check_and_diff(server: ProviderProcess) 
     assert list(diff.replaces) == []
     partly = check(server, props(account_id=ACCOUNT, registration_ids=["a", UNKNOWN]))
     assert list(partly.failures) == []
+
+
+# Two IDs no account has, declared amid 300 real ones (issues 10 and 12).
+UNKNOWN_IDS = ["00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b"]
+
+
+@pytest.mark.parametrize("unknown_ids", ["ignore", "refuse"])
+def test_unknown_ids_fail_create_after_revoking_the_rest(
+    emulator: Emulator, server: ProviderProcess, unknown_ids: str
+) -> None:
+    """300 real and 2 unknown IDs, whether Cloudflare skips or refuses unknown IDs: the
+    Create RPC fails naming both unknown IDs, with all 300 revoked; with allow_missing_ids
+    it succeeds, revoked_ids holding the 300 and missing_ids the 2, in declared order."""
+    emulator.assume(unknown_ids=unknown_ids)
+    ids = emulator.state.seed(ACCOUNT, 300)
+    declared = [*ids[:150], UNKNOWN_IDS[0], *ids[150:], UNKNOWN_IDS[1]]
+    news = props(account_id=ACCOUNT, registration_ids=declared, resource_name="lost-laptops")
+    inputs = check(server, news).inputs
+    with pytest.raises(grpc.RpcError) as caught:
+        server.stub.Create(provider_pb2.CreateRequest(urn=URN, properties=inputs))
+    details = caught.value.details()
+    assert "DeviceRevocation lost-laptops: 2 of 302 declared registration IDs are not" in details
+    assert all(unknown in details for unknown in UNKNOWN_IDS), details
+    assert "allow_missing_ids=True" in details
+    assert "Traceback" not in details
+    assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
+
+    allowed = check(server, {**news, "allow_missing_ids": True}).inputs
+    created = server.stub.Create(provider_pb2.CreateRequest(urn=URN, properties=allowed))
+    outs = plain(created.properties)
+    assert outs["revoked_ids"] == ids
+    assert outs["missing_ids"] == UNKNOWN_IDS
+    assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
+    server.stop()
+    assert any("warning: 2 registrations not found" in line for line in server.lines)
+
+
+def test_progress_never_claims_more_revoked_than_cloudflare_confirms(
+    emulator: Emulator, server: ProviderProcess
+) -> None:
+    """Where Cloudflare skips unknown IDs, no line the user sees claims more revoked than the
+    300 that Cloudflare lists as revoked."""
+    ids = emulator.state.seed(ACCOUNT, 300)
+    declared = [*ids, *UNKNOWN_IDS]
+    news = props(account_id=ACCOUNT, registration_ids=declared, allow_missing_ids=True)
+    inputs = check(server, news).inputs
+    server.stub.Create(provider_pb2.CreateRequest(urn=URN, properties=inputs))
+    server.stop()
+    assert not any("revoked 302" in line for line in server.lines), server.lines

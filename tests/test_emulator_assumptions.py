@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import requests
 
-from cloudflare_device_revocation.emulator import Assumptions, Emulator
+from cloudflare_device_revocation.emulator import DEFAULT_TOKEN, Assumptions, Emulator
 from cloudflare_device_revocation.emulator.assumptions import HELP, MAX_REQUEST_LINE
 from support import ACCOUNT
 from test_emulator import AUTH, call, codes
@@ -302,6 +302,7 @@ def test_defaults_are_the_emulators_behaviour_before_the_switches() -> None:
         "default_per_page": 10,
         "registrations_max_ids": 200,
         "max_uri_length": 32_768,
+        "revocation_listed_after": 0,
     }
     assert set(HELP) == set(Assumptions.field_names())
 
@@ -359,3 +360,22 @@ def test_reset_restores_the_assumptions_the_emulator_was_made_with() -> None:
         )
         emulator.reset()
         assert emulator.assumptions == made_with
+
+
+@pytest.mark.parametrize("lag", [0, 2])
+def test_a_revocation_shows_in_the_listing_after_the_lag(emulator: Emulator, lag: int) -> None:
+    """revocation_listed_after=N: N list answers still show revoked_at null, then it shows."""
+    emulator.assume(revocation_listed_after=lag)
+    [reg_id] = emulator.state.seed(ACCOUNT, 1)
+    base = f"{emulator.base_url}/accounts/{ACCOUNT}/devices/registrations"
+    headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+    revoked = requests.post(f"{base}/revoke", params={"id": reg_id}, headers=headers, timeout=5)
+    assert revoked.status_code == 200
+    shown = []
+    for _ in range(lag + 1):
+        listed = requests.get(
+            base, params={"id": reg_id, "status": "all"}, headers=headers, timeout=5
+        ).json()["result"]
+        shown.append(listed[0]["revoked_at"] is not None)
+    assert shown == [False] * lag + [True]
+    assert emulator.state.revoked_ids(ACCOUNT) == {reg_id}

@@ -248,16 +248,18 @@ def test_snapshot_lists_active_registrations_not_seen_for_the_given_days(
     assert provider.__getstate__() == {}
 
 
-def test_snapshot_with_nothing_inactive_fails_saying_so(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+def test_snapshot_with_nothing_inactive_is_empty_and_says_so(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """No quiet registration: the snapshot fails with the reason, not an empty list."""
+    """No quiet registration: an empty snapshot, with the reason (a DeviceRevocation of no
+    IDs revokes nothing and succeeds)."""
     emulator.state.seed(ACCOUNT, 2)
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", DEFAULT_TOKEN)
     monkeypatch.setenv("CLOUDFLARE_BASE_URL", emulator.base_url)
     provider = inactive_registrations.InactiveRegistrationsProvider()
-    with pytest.raises(ValueError, match="has been inactive for 90 days or more: nothing to"):
-        provider.create({"account_id": ACCOUNT, "inactive_days": 90})
+    outs = provider.create({"account_id": ACCOUNT, "inactive_days": 90}).outs or {}
+    assert outs["ids"] == []
+    assert "has been inactive for 90 days or more: nothing to revoke" in capsys.readouterr().out
 
 
 def test_snapshot_is_retaken_only_when_its_inputs_change() -> None:
@@ -547,6 +549,21 @@ def test_ids_from_outputs_first_preview_shows_unknown_ids(
     assert api.requests.all() == []
     project.run("up", "--yes")
     assert api.state.revoked_ids(ACCOUNT) == set(inactive)
+
+
+@pytest.mark.cli
+def test_ids_from_outputs_with_nothing_inactive_revokes_nothing_and_succeeds(
+    tmp_path: Path, cli_bin: str, api: Emulator
+) -> None:
+    """An empty snapshot is no error: `up` succeeds, says nothing to revoke, sends no revoke."""
+    api.state.seed(ACCOUNT, 2)  # seen just now: not inactive
+    project = Project.from_example(tmp_path, cli_bin, "ids-from-outputs")
+    project.env.update(CLOUDFLARE_API_TOKEN=TOKEN, CLOUDFLARE_BASE_URL=api.base_url)
+    project.config("accountId", ACCOUNT)
+    up = project.run("up", "--yes")
+    assert "nothing to revoke" in up.output
+    assert api.requests.matching("POST") == []
+    assert project.outputs()["revoked_ids"] == []
 
 
 @pytest.mark.cli

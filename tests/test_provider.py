@@ -14,7 +14,7 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from cloudflare_device_revocation import DeploymentError, DeviceRevocationProvider
 from cloudflare_device_revocation.emulator import DEFAULT_API_KEY, DEFAULT_EMAIL, Emulator
-from support import ACCOUNT, OTHER_ACCOUNT, provider_for
+from support import ACCOUNT, OTHER_ACCOUNT, SleepRecorder, provider_for
 
 REVOKES = r"/revoke$"
 LISTS = r"/registrations$"
@@ -152,6 +152,28 @@ def test_an_accepted_revoke_that_cloudflare_does_not_show_is_a_failure(
     with pytest.raises(DeploymentError, match="still lists them as not revoked") as caught:
         provider.create(inputs)
     assert "run `pulumi up` again" in str(caught.value)
+
+
+def test_a_listing_that_lags_is_asked_again_then_reported_not_revoked(
+    emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """If the listing still shows accepted revocations as active, it is asked again after
+    1, 2 and 4 s (announced); past that the IDs are reported not revoked, never claimed."""
+    emulator.assume(revocation_listed_after=10)
+    ids = emulator.state.seed(ACCOUNT, 2)
+    sleeps = SleepRecorder()
+    provider = provider_for(emulator, sleeps)
+    with pytest.raises(DeploymentError, match="still lists them as not revoked"):
+        provider.create(checked(provider, account_id=ACCOUNT, registration_ids=ids))
+    assert sleeps.delays == [1.0, 2.0, 4.0]
+    assert len(emulator.requests.matching("GET", LISTS)) == 4
+    assert "2 accepted revocation(s) not listed as revoked yet: waiting 4 s" in (
+        capsys.readouterr().out
+    )
+    emulator.assume(revocation_listed_after=3)
+    fresh = emulator.state.seed(ACCOUNT, 2)[-2:]
+    outs = provider.create(checked(provider, account_id=ACCOUNT, registration_ids=fresh)).outs
+    assert (outs or {})["revoked_ids"] == fresh
 
 
 def test_an_empty_declaration_revokes_nothing_and_calls_no_api(
@@ -422,14 +444,18 @@ def test_environment_credentials_are_used(
 def test_long_revocations_print_progress(
     emulator: Emulator, provider: DeviceRevocationProvider, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """2,200 IDs print progress at each thousand and at the end."""
+    """2,200 IDs print progress at each thousand accepted and at the end, claiming no more
+    than accepted; only the last line, after the listing, says revoked."""
     ids = emulator.state.seed(ACCOUNT, 2200)
     provider.create(checked(provider, account_id=ACCOUNT, registration_ids=ids, resource_name="r"))
-    lines = [line for line in capsys.readouterr().out.splitlines() if " of 2200 " in line]
+    lines = [line for line in capsys.readouterr().out.splitlines() if "2200" in line]
+    accepted = "DeviceRevocation r: Cloudflare accepted the revocation of {} of 2200 "
     assert lines == [
-        "DeviceRevocation r: revoked 1000 of 2200 registrations",
-        "DeviceRevocation r: revoked 2000 of 2200 registrations",
-        "DeviceRevocation r: revoked 2200 of 2200 registrations",
+        accepted.format(1000) + "registrations so far (confirmed at the end)",
+        accepted.format(2000) + "registrations so far (confirmed at the end)",
+        accepted.format(2200) + "registrations so far (confirmed at the end)",
+        f"DeviceRevocation r: revoked 2200 registrations in account {ACCOUNT}, "
+        "confirmed by Cloudflare",
     ]
 
 

@@ -67,13 +67,14 @@ class InactiveRegistrationsProvider(ResourceProvider):
         ids = sorted(
             r["id"] for r in active if (seen := _last_active(r)) is not None and seen < cutoff
         )
-        if not ids:
-            # DeviceRevocation needs at least one ID; say why there is none, here.
-            raise ValueError(
-                f"no active registration in account {account_id} has been inactive for "
-                f"{days} days or more: nothing to revoke"
+        if ids:
+            print(f"snapshot: {len(ids)} registration(s) inactive since before {cutoff:%Y-%m-%d}")
+        else:
+            # An empty snapshot is fine: the DeviceRevocation then revokes nothing.
+            print(
+                f"snapshot: no active registration in account {account_id} has been inactive "
+                f"for {days} days or more: nothing to revoke"
             )
-        print(f"snapshot: {len(ids)} registration(s) inactive since before {cutoff:%Y-%m-%d}")
         outs = {
             "account_id": account_id,
             "inactive_days": days,

@@ -22,7 +22,6 @@ offboarding = DeviceRevocation(
     # Looked up at every preview and up: a device the person enrolls later is a new ID
     # in the next preview, and the next `pulumi up` revokes it.
     registration_ids=find_registrations(account_id, user_emails=people),
-    endpoint="registrations",
 )
 
 pulumi.export("revoked_ids", offboarding.revoked_ids)

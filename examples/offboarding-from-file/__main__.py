@@ -27,7 +27,6 @@ revocation = DeviceRevocation(
     "offboarding",
     account_id=account_id,
     registration_ids=[entry.registration_id for entry in entries],
-    endpoint="registrations",
 )
 
 # What the reviewer reads. A stack output, not a log message: `pulumi preview --diff` (and

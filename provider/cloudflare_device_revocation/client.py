@@ -19,7 +19,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 from urllib.parse import quote, quote_plus, urlencode, urlsplit
@@ -38,7 +38,7 @@ from .errors import (
     CloudflareMessage,
     error_class_for_status,
 )
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, Wait
 from .retry import RetryingAdapter, RetryPolicy
 from .settings import ApiKey, Settings
 
@@ -89,6 +89,9 @@ CURSOR_ROOM = 512
 # Characters a query value keeps as they are when encoded.
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 MAX_LIST_PAGES = 1_000
+# Cloudflare does not say whether its listing shows a revoke as soon as the revoke has
+# answered. IDs accepted but not listed as revoked yet are listed again after these waits.
+CONFIRM_RECHECKS = (1.0, 2.0, 4.0)
 # The most revoke batches that may be in flight at once; the connection pool is this size.
 POOL_SIZE = 16
 # (connect, read) seconds for every request.
@@ -228,8 +231,9 @@ class CloudflareClient:
 
         The IDs of each answered batch (accepted or refused) are listed as soon as enough
         are waiting to fill a list request up to ``LIST_URI_BUDGET``, with a page size to
-        match, while the other batches are revoked (see ``batches``). A revocation failure
-        raises ``RevocationError`` as ``revoke`` does; a list request that fails stops the
+        match, while the other batches are revoked (see ``batches``); accepted IDs listed
+        as active are rechecked as ``confirm`` does. A revocation failure raises
+        ``RevocationError`` as ``revoke`` does; a list request that fails stops the
         listing, not the revocation, and comes back as ``listing_error``.
         """
         ids = list(registration_ids)
@@ -255,7 +259,13 @@ class CloudflareClient:
         )
         if result.lookup_error is not None:
             return RevokedAndListed(result, None, result.lookup_error)
-        return RevokedAndListed(result, _confirmation(ids, found))
+        try:
+            confirmation = self._settled(
+                account_id, ids, _states_of(ids, found), set(result.accepted)
+            )
+        except CloudflareError as exc:
+            return RevokedAndListed(result, None, exc)
+        return RevokedAndListed(result, confirmation)
 
     def _revoke(
         self,
@@ -449,9 +459,51 @@ class CloudflareClient:
             _keep_wanted(found, listed, wanted)
         return found
 
-    def confirm(self, account_id: str, ids: Sequence[str]) -> Confirmation:
-        """Ask Cloudflare which of ``ids`` are revoked, still active, or missing."""
-        return _confirmation(ids, self.registrations_by_id(account_id, ids))
+    def confirm(
+        self, account_id: str, ids: Sequence[str], *, accepted: Collection[str] = ()
+    ) -> Confirmation:
+        """Ask Cloudflare which of ``ids`` are revoked, still active, or missing.
+
+        IDs in ``accepted`` (a revoke for them was accepted) that are listed as active are
+        listed again after each of ``CONFIRM_RECHECKS``, in case the listing lags behind
+        the revoke; whatever is still active after that is reported active.
+        """
+        return self._settled(account_id, ids, self._states(account_id, ids), accepted)
+
+    def _settled(
+        self,
+        account_id: str,
+        ids: Sequence[str],
+        state: dict[str, str],
+        accepted: Collection[str],
+    ) -> Confirmation:
+        """``ids`` sorted by ``state``, once the accepted ones listed active are rechecked."""
+        for delay in CONFIRM_RECHECKS:
+            lagging = [i for i in ids if state[i] == "active" and i in accepted]
+            if not lagging:
+                break
+            self._pause(
+                delay,
+                f"{len(lagging)} accepted revocation(s) not listed as revoked yet",
+                f"/accounts/{account_id}/devices/registrations",
+            )
+            state.update(self._states(account_id, lagging))
+        return Confirmation(
+            *(
+                tuple(i for i in ids if state[i] == kind)
+                for kind in ("revoked", "active", "missing")
+            )
+        )
+
+    def _states(self, account_id: str, ids: Sequence[str]) -> dict[str, str]:
+        """Each ID's state as listed: "revoked", "active" or "missing"."""
+        return _states_of(ids, self.registrations_by_id(account_id, ids))
+
+    def _pause(self, seconds: float, reason: str, path: str) -> None:
+        """Wait between requests, announced like the retry policy's waits."""
+        if self._retry.on_wait is not None:
+            self._retry.on_wait(Wait(seconds, reason, "GET", path))
+        self._retry.sleep(seconds)
 
     # -- transport ------------------------------------------------------------------
 
@@ -631,20 +683,16 @@ def _keep_wanted(
             found[reg_id] = reg
 
 
-def _confirmation(ids: Sequence[str], found: Mapping[str, Mapping[str, Any]]) -> Confirmation:
-    """Sort ``ids`` by what was found for each: revoked, active, or missing."""
-    revoked: list[str] = []
-    active: list[str] = []
-    missing: list[str] = []
+def _states_of(ids: Sequence[str], found: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Each of ``ids`` as ``found`` lists it: "revoked", "active" or "missing"."""
+    states: dict[str, str] = {}
     for reg_id in ids:
         reg = found.get(reg_id)
         if reg is None or _is_deleted(reg):
-            missing.append(reg_id)
-        elif _is_revoked(reg):
-            revoked.append(reg_id)
+            states[reg_id] = "missing"
         else:
-            active.append(reg_id)
-    return Confirmation(tuple(revoked), tuple(active), tuple(missing))
+            states[reg_id] = "revoked" if _is_revoked(reg) else "active"
+    return states
 
 
 def _attempts(response: requests.Response) -> int:

@@ -133,8 +133,8 @@ class APITimeoutError(APIConnectionError):
     """The server did not answer within the timeout after every permitted attempt."""
 
 
-class APIResponseValidationError(APIError):
-    """A 2xx answer whose body is not Cloudflare's JSON envelope, or not the expected shape."""
+class _StatusCarryingError(APIError):
+    """An ``APIError`` for an HTTP answer: it carries the answer's ``status_code``."""
 
     def __init__(
         self,
@@ -146,25 +146,18 @@ class APIResponseValidationError(APIError):
     ) -> None:
         super().__init__(message, errors=errors, attempts=attempts)
         self.status_code = status_code
+
+
+class APIResponseValidationError(_StatusCarryingError):
+    """A 2xx answer whose body is not Cloudflare's JSON envelope, or not the expected shape."""
 
 
 # The name this package used before 0.2.0.
 UnexpectedResponseError = APIResponseValidationError
 
 
-class APIStatusError(APIError):
+class APIStatusError(_StatusCarryingError):
     """Cloudflare reported failure: an error status, or ``success: false`` (``status_code`` 200)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int,
-        errors: Sequence[CloudflareMessage] = (),
-        attempts: int = 1,
-    ) -> None:
-        super().__init__(message, errors=errors, attempts=attempts)
-        self.status_code = status_code
 
 
 class BadRequestError(APIStatusError):

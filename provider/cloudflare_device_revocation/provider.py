@@ -75,7 +75,7 @@ MISSING_IDS = "missing_ids"
 # than one at a time, with the same requests (benchmarks/README.md); with the engine's
 # default --parallel 8 that bounds a deployment to 32 requests at a time.
 BATCHES_IN_FLIGHT = 4
-# Print a progress line each time this many more IDs are revoked.
+# Print a progress line each time Cloudflare has accepted this many more IDs.
 PROGRESS_EVERY = 1_000
 # How many IDs a message lists before it summarises the rest as a count.
 IDS_IN_MESSAGE = 10
@@ -397,7 +397,7 @@ class DeviceRevocationProvider(ResourceProvider):
 
 
 class _Progress:
-    """Prints a line each time ``PROGRESS_EVERY`` more IDs are revoked, for long revocations."""
+    """Prints a line each time ``PROGRESS_EVERY`` more IDs are accepted, for long revocations."""
 
     def __init__(self, label: str, total: int) -> None:
         self._label = label
@@ -409,7 +409,11 @@ class _Progress:
             return
         if done >= self._next or done == total:
             self._next = (done // PROGRESS_EVERY + 1) * PROGRESS_EVERY
-            _say(f"{self._label}: revoked {done} of {total} registrations")
+            # Accepted is not confirmed: the listing after the last batch decides.
+            _say(
+                f"{self._label}: Cloudflare accepted the revocation of {done} of {total} "
+                "registrations so far (confirmed at the end)"
+            )
 
 
 def _default_client(settings: Settings, on_wait: WaitHook) -> CloudflareClient:

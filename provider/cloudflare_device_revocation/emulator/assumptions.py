@@ -33,6 +33,7 @@ class Assumptions:
     default_per_page: int = 10
     registrations_max_ids: int | None = 200
     max_uri_length: int | None = 32 * 1024
+    revocation_listed_after: int = 0
 
     def __post_init__(self) -> None:
         hints = get_type_hints(type(self))
@@ -77,7 +78,13 @@ HELP: dict[str, str] = {
     "registrations_max_ids": "most IDs in one registrations revoke or unrevoke (None: no limit)",
     "max_uri_length": "request targets (path and query) longer than this many bytes get 414 "
     "(None: no limit)",
+    "revocation_listed_after": "how many list answers after a revoke still show the "
+    "registration as not revoked (revoked_at null): 0 is at once",
 }
+
+
+# Integer fields for which 0 makes sense (the others are sizes and limits: at least 1).
+_MAY_BE_ZERO = frozenset({"revocation_listed_after"})
 
 
 def _check(name: str, hint: Any, value: object) -> None:
@@ -93,5 +100,7 @@ def _check(name: str, hint: Any, value: object) -> None:
         return
     if value is None and type(None) in allowed:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected {name} to be a positive integer but received {value!r}")
+    least = 0 if name in _MAY_BE_ZERO else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        kind = "a whole number >= 0" if least == 0 else "a positive integer"
+        raise ValueError(f"Expected {name} to be {kind} but received {value!r}")

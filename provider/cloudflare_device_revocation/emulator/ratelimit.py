@@ -58,8 +58,8 @@ class RateLimit:
 
 
 def _seconds(value: float) -> int:
-    """Whole seconds, rounded up, as the headers carry them."""
-    return max(math.ceil(value), 0)
+    """Whole seconds, rounded up, as the headers carry them (float noise is not a second)."""
+    return max(math.ceil(value - 1e-9), 0)
 
 
 class RateLimiter:
@@ -89,7 +89,7 @@ class RateLimiter:
             if self._used > limit.quota:
                 self._blocked_until = now + limit.block
                 return self._refuse(limit.block, policy)
-            reset = self._window_start + limit.window - now
+            reset = limit.window - (now - self._window_start)
             remaining = limit.quota - self._used
             return True, {
                 "Ratelimit": f'"default";r={remaining};t={_seconds(reset)}',

@@ -172,7 +172,11 @@ def _set_revoked(
     """Apply a revoke or unrevoke; unknown IDs follow the ``unknown_ids`` assumption."""
     refuse = server.assumptions.unknown_ids == "refuse"
     unknown = server.state.set_revoked(
-        req.params["account_id"], ids, revoked, all_or_nothing=refuse
+        req.params["account_id"],
+        ids,
+        revoked,
+        all_or_nothing=refuse,
+        listing_lag=server.assumptions.revocation_listed_after,
     )
     if unknown and refuse:
         raise EmulatedAPIError(
@@ -259,7 +263,9 @@ def list_registrations(server: EmulatorServer, req: Request) -> tuple[int, Any]:
         "total_count": len(matches) if assume.total_count == "number" else None,
     }
     null_user = assume.missing_user == "null"
-    return 200, envelope([r.to_dict(null_user=null_user) for r in page], info)
+    with server.state.lock:
+        listed = [r.to_listed_dict(null_user=null_user) for r in page]
+    return 200, envelope(listed, info)
 
 
 def get_registration(server: EmulatorServer, req: Request) -> tuple[int, Any]:

@@ -57,6 +57,16 @@ class Registration:
     last_seen_at: str = field(default_factory=now)
     revoked_at: str | None = None
     deleted_at: str | None = None
+    # List answers still to show this registration unrevoked (revocation_listed_after).
+    listing_lag: int = 0
+
+    def to_listed_dict(self, *, null_user: bool = False) -> dict[str, Any]:
+        """As a list answer shows it: while ``listing_lag`` lasts, not revoked yet."""
+        body = self.to_dict(null_user=null_user)
+        if self.listing_lag > 0:
+            self.listing_lag -= 1
+            body["revoked_at"] = None
+        return body
 
     def to_dict(self, *, null_user: bool = False) -> dict[str, Any]:
         """The registration as ``GET /devices/registrations`` returns it.
@@ -188,11 +198,13 @@ class EmulatorState:
         revoked: bool,
         *,
         all_or_nothing: bool = False,
+        listing_lag: int = 0,
     ) -> list[str]:
         """Revoke or unrevoke the known IDs and return the unknown ones, in order.
 
         Unknown means missing from the account or deleted. With ``all_or_nothing``, nothing
-        changes when any ID is unknown.
+        changes when any ID is unknown. A registration newly revoked is listed as not
+        revoked for ``listing_lag`` more list answers.
         """
         with self.lock:
             account = self.account(account_id)
@@ -211,8 +223,10 @@ class EmulatorState:
             for registration in known:
                 if revoked and registration.revoked_at is None:
                     registration.revoked_at = stamp
+                    registration.listing_lag = listing_lag
                 elif not revoked:
                     registration.revoked_at = None
+                    registration.listing_lag = 0
                 registration.updated_at = stamp
             return unknown
 
