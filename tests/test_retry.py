@@ -203,13 +203,35 @@ def test_a_retry_after_wait_does_not_use_up_the_budget() -> None:
 
 
 def test_attempts_bound_repeated_retry_after_waits() -> None:
-    """A Retry-After over the cap waits the cap each time, at most max_attempts - 1 times."""
-    harness = Harness(0.0, max_attempts=3)
-    harness.fail(answer(429, **{"Retry-After": "3600"}))
-    harness.fail(answer(429, **{"Retry-After": "3600"}))
+    """A Retry-After over the cap waits the cap each time; 429s that say when to come back
+    use rate_limited_retries before max_attempts: 2 + 2 waits, then the fifth 429 is final."""
+    harness = Harness(0.0, max_attempts=3, rate_limited_retries=2)
+    for _ in range(4):
+        harness.fail(answer(429, **{"Retry-After": "3600"}))
     with pytest.raises(MaxRetryError):
         harness.fail(answer(429, **{"Retry-After": "3600"}))
-    assert harness.clock.sleeps == [300.0, 300.0]
+    assert harness.clock.sleeps == [300.0] * 4
+
+
+@pytest.mark.parametrize(
+    ("response", "counts"),
+    [
+        (answer(429, **{"Retry-After": "3"}), False),
+        (answer(429, **{"retry-after-ms": "250"}), False),
+        (answer(429, **{"Retry-After": "0"}), True),  # "now", again and again: an attempt
+        (answer(429), True),
+        (answer(503, **{"Retry-After": "3"}), True),
+    ],
+)
+def test_only_a_429_that_says_when_spares_an_attempt(response: HTTPResponse, counts: bool) -> None:
+    """Of the retried answers, only a 429 announcing a wait leaves max_attempts untouched."""
+    harness = Harness(0.0, max_attempts=2, rate_limited_retries=10)
+    harness.fail(response)
+    if counts:
+        with pytest.raises(MaxRetryError):
+            harness.fail(response)
+    else:
+        harness.fail(response)  # a second retry is still allowed
 
 
 @pytest.mark.parametrize(

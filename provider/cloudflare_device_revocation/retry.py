@@ -67,6 +67,10 @@ DEFAULT_BACKOFF = 1.0
 DEFAULT_BACKOFF_MAX = 30.0
 DEFAULT_RETRY_AFTER_MAX = 300.0
 DEFAULT_TOTAL_TIMEOUT = 120.0
+# A 429 that says when to come back (Retry-After) is Cloudflare pacing us, not a failure:
+# it does not use up one of max_attempts; up to this many of them per request are waited
+# out on top (each at most retry_after_max), so a busy quota does not fail a deployment.
+DEFAULT_RATE_LIMITED_RETRIES = 10
 
 # Jitter on a wait the server announced: up to 10% of it, so that a burst of requests
 # throttled together does not come back together; and for Retry-After at least up to 1 s,
@@ -103,6 +107,7 @@ class RetryPolicy:
     jitter: float = DEFAULT_BACKOFF
     retry_after_max: float = DEFAULT_RETRY_AFTER_MAX
     total_timeout: float = DEFAULT_TOTAL_TIMEOUT
+    rate_limited_retries: int = DEFAULT_RATE_LIMITED_RETRIES
     on_wait: WaitHook | None = None
     sleep: Sleeper = time.sleep
     clock: Clock = time.monotonic
@@ -116,6 +121,10 @@ class RetryPolicy:
             raise ValueError(f"Expected total_timeout > 0 but received {self.total_timeout!r}")
         if not self.retry_after_max >= 0:
             raise ValueError(f"Expected retry_after_max >= 0 but received {self.retry_after_max!r}")
+        if self.rate_limited_retries < 0:
+            raise ValueError(
+                f"Expected rate_limited_retries >= 0 but received {self.rate_limited_retries!r}"
+            )
 
     def new_retry(
         self, limiter: RateLimiter | None = None, *, method: str = "", path: str = ""
@@ -149,6 +158,7 @@ class RequestState:
     method: str = ""
     path: str = ""
     attempt_open: bool = field(default=False, repr=False)
+    rate_limited: int = 0  # 429s with Retry-After not counted against max_attempts
 
     def begin(self, policy: RetryPolicy, attempt: int) -> None:
         """Before an attempt: pass the limiter (its waits extend the budget)."""
@@ -291,7 +301,19 @@ class CloudflareRetry(Retry):
             announced = self.announced_wait(response.headers)
             if announced is not None and announced[0] > 0:
                 request.limiter.block_until(request.limiter.now() + announced[0])
-        new = super().increment(method, url, response, error, _pool, _stacktrace)
+        counted: Self = self
+        announced = None if response is None else self.announced_wait(response.headers)
+        if (
+            response is not None
+            and response.status == 429
+            and announced is not None
+            and announced[0] > 0
+            and request.rate_limited < self.policy.rate_limited_retries
+            and isinstance(self.total, int)
+        ):
+            request.rate_limited += 1
+            counted = self.new(total=self.total + 1)  # give back the attempt it takes
+        new = Retry.increment(counted, method, url, response, error, _pool, _stacktrace)
         plan = new._plan(response, error)
         if not plan.announced and self.policy.clock() + plan.wait.seconds > request.deadline:
             reason = error or ResponseError("the retry time budget is spent")
