@@ -141,3 +141,21 @@ def test_tls_verification_is_on(self_signed_server: tuple[str, list[str]]) -> No
         client.revoke_batch(ACCOUNT, ["a"])
     assert served == []
     assert TOKEN not in str(caught.value)
+
+
+def test_a_netrc_entry_for_the_host_never_replaces_the_token(
+    emulator: Emulator,
+    make_client: ClientFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """requests applies ~/.netrc to requests without auth: the credential is auth, so a
+    netrc entry for the API's host changes nothing."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password from-netrc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    ids = emulator.state.seed(ACCOUNT, 1)
+    make_client().revoke(ACCOUNT, ids)
+    assert emulator.state.revoked_ids(ACCOUNT) == set(ids)
+    assert [r.auth for r in emulator.requests.all()] == ["token"]

@@ -25,6 +25,7 @@ from typing import Any, Literal, get_args
 from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
 import requests
+import requests.auth
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
 from ._version import __version__
@@ -40,7 +41,7 @@ from .errors import (
 )
 from .ratelimit import RateLimiter, Wait
 from .retry import RetryingAdapter, RetryPolicy
-from .settings import ApiKey, Settings
+from .settings import ApiKey, ApiToken, Settings
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -534,10 +535,10 @@ class CloudflareClient:
                 url,
                 params=_query(params),
                 data=None if json_body is None else json.dumps(json_body),
-                headers={
-                    **credentials.headers(),
-                    **({"Content-Type": "application/json"} if json_body is not None else {}),
-                },
+                headers={"Content-Type": "application/json"} if json_body is not None else None,
+                # As ``auth``, not a header: requests would otherwise read ~/.netrc for every
+                # request and, if it names the API's host, replace the credential with it.
+                auth=_CredentialAuth(credentials),
                 timeout=self._timeout,
                 allow_redirects=False,
             )
@@ -693,6 +694,17 @@ def _states_of(ids: Sequence[str], found: Mapping[str, Mapping[str, Any]]) -> di
         else:
             states[reg_id] = "revoked" if _is_revoked(reg) else "active"
     return states
+
+
+class _CredentialAuth(requests.auth.AuthBase):
+    """Puts the credential's headers on a request."""
+
+    def __init__(self, credentials: ApiToken | ApiKey) -> None:
+        self._credentials = credentials
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.update(self._credentials.headers())
+        return request
 
 
 def _attempts(response: requests.Response) -> int:

@@ -71,10 +71,11 @@ __all__ = [
 REVOKED_IDS = "revoked_ids"
 MISSING_IDS = "missing_ids"
 # Requests in flight at once for one resource, revoke batches of 200 IDs and the list
-# requests that confirm them together: 4 makes a 10,000-ID create about 3.5 times faster
-# than one at a time, with the same requests (benchmarks/README.md); with the engine's
-# default --parallel 8 that bounds a deployment to 32 requests at a time.
-BATCHES_IN_FLIGHT = 4
+# requests that confirm them together: 6 makes a 10,000-ID create at 50 ms per request take
+# 0.31x the sequential floor of its revokes, 4 took 0.44x (benchmarks/README.md, section 5).
+# The provider server runs at most 4 operations at once, so one provider process keeps at
+# most 24 requests in flight; the shared limiter keeps them within Cloudflare's quota.
+BATCHES_IN_FLIGHT = 6
 # Print a progress line each time Cloudflare has accepted this many more IDs.
 PROGRESS_EVERY = 1_000
 # How many IDs a message lists before it summarises the rest as a count.
