@@ -27,15 +27,12 @@ from cloudflare_device_revocation import (
 )
 from cloudflare_device_revocation import inputs as inputs_module
 from cloudflare_device_revocation.batches import Lookup, revoke_in_batches
-from cloudflare_device_revocation.client import (
-    LIST_URI_BUDGET,
-    MAX_IDS_PER_LIST,
-    _query,
-)
+from cloudflare_device_revocation.client import LIST_URI_BUDGET, MAX_IDS_PER_LIST
 from cloudflare_device_revocation.emulator import Emulator
 from cloudflare_device_revocation.inputs import has_unknown, normalize
 from cloudflare_device_revocation.provider import BATCHES_IN_FLIGHT
 from cloudflare_device_revocation.settings import ApiToken
+from cloudflare_device_revocation.transport import encode_query
 from support import ACCOUNT, ClientFactory, provider_for
 
 REVOKES = r"/revoke$"
@@ -286,12 +283,12 @@ def test_pages_refused_on_several_threads_at_once_are_halved_once(
 )
 def test_query_is_what_urlencode_makes(params: list[tuple[str, str]]) -> None:
     """The query is byte for byte urlencode's, joined directly only when nothing needs escaping."""
-    assert _query(params) == urlencode(params)
+    assert encode_query(params) == urlencode(params)
 
 
 def test_an_empty_query_is_none() -> None:
     """No parameters: no query string at all."""
-    assert _query([]) is None and _query(None) is None
+    assert encode_query([]) is None and encode_query(None) is None
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""CloudflareClient: one session, one ``_request()``, and the revoke and list calls.
+"""CloudflareClient: the revoke, list and confirm calls, over one ``Transport``.
 
 The operations and their shapes follow Cloudflare's OpenAPI schema for Zero Trust
 devices (``cloudflare/api-schemas``):
@@ -15,33 +15,21 @@ an API token is what these operations take.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
-from urllib.parse import quote, quote_plus, urlencode, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
-import requests.auth
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
-from ._version import __version__
 from .batches import Lookup, Progress, RevokeResult, revoke_in_batches
-from .errors import (
-    APIConnectionError,
-    APIResponseValidationError,
-    APITimeoutError,
-    BadRequestError,
-    CloudflareError,
-    CloudflareMessage,
-    error_class_for_status,
-)
+from .errors import APIResponseValidationError, BadRequestError, CloudflareError
 from .ratelimit import RateLimiter, Wait
-from .retry import RetryingAdapter, RetryPolicy
-from .settings import ApiKey, ApiToken, Settings
+from .retry import RetryPolicy
+from .settings import Settings
+from .transport import DEFAULT_TIMEOUT, POOL_SIZE, UNRESERVED, Transport
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -88,29 +76,10 @@ MAX_IDS_PER_LIST = 1_000
 # (assumed: its cursors are well under this).
 CURSOR_ROOM = 512
 # Characters a query value keeps as they are when encoded.
-_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 MAX_LIST_PAGES = 1_000
 # Cloudflare does not say whether its listing shows a revoke as soon as the revoke has
 # answered. IDs accepted but not listed as revoked yet are listed again after these waits.
 CONFIRM_RECHECKS = (1.0, 2.0, 4.0)
-# The most revoke batches that may be in flight at once; the connection pool is this size.
-POOL_SIZE = 16
-# (connect, read) seconds for every request.
-DEFAULT_TIMEOUT = (10.0, 30.0)
-
-TOKEN_PERMISSION_HINT = (
-    'check the credentials: the API token must be valid and have the "Zero Trust Write" '
-    'permission on this account ("Zero Trust Read" is enough for listing)'
-)
-TOKEN_ONLY_HINT = (
-    "Cloudflare's schema lists only API tokens for the /devices/registrations operations, "
-    'and a Global API Key was sent: use an API token with the "Zero Trust Write" permission'
-)
-ROUTE_HINT = "check the account ID: Cloudflare found no such account or route for these credentials"
-DEPRECATED_HINT = (
-    "POST /devices/revoke is deprecated (end of life 2025-11-11) and unsupported on accounts "
-    "with multi-user mode; its successor is POST /devices/registrations/revoke"
-)
 
 
 @dataclass(frozen=True)
@@ -172,18 +141,17 @@ class CloudflareClient:
         # list requests may run on several threads at once.
         self._page_cap: int | None = None
         self._page_lock = threading.Lock()
-        self._session = session or requests.Session()
-        adapter = RetryingAdapter(self._retry, limiter, pool_maxsize=POOL_SIZE)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
-        self._session.headers["User-Agent"] = f"cloudflare-device-revocation/{__version__}"
+        self._transport = Transport(
+            settings, self._retry, session=session, timeout=timeout, limiter=limiter
+        )
+        self._request = self._transport.request
 
     def __repr__(self) -> str:
         return f"CloudflareClient(base_url={self._settings.base_url!r})"
 
     def close(self) -> None:
         """Close the underlying session."""
-        self._session.close()
+        self._transport.close()
 
     def __enter__(self) -> CloudflareClient:
         return self
@@ -390,7 +358,7 @@ class CloudflareClient:
         path = urlsplit(self._settings.base_url).path
         path += f"/accounts/{quote(account_id)}/devices/registrations"
         fixed = len(f"{path}?status=all&per_page=000000&cursor=") + CURSOR_ROOM
-        if _UNRESERVED.fullmatch("".join(ids)):
+        if UNRESERVED.fullmatch("".join(ids)):
             longest = max(map(len, ids), default=0)
         else:
             longest = max((len(quote_plus(i)) for i in ids), default=0)
@@ -506,168 +474,6 @@ class CloudflareClient:
             self._retry.on_wait(Wait(seconds, reason, "GET", path))
         self._retry.sleep(seconds)
 
-    # -- transport ------------------------------------------------------------------
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        params: Sequence[tuple[str, str]] | None = None,
-        json_body: Any = None,
-        token_only: bool = False,
-        deprecated: bool = False,
-        full: bool = False,
-    ) -> Any:
-        """Send one request (with retries) and return the envelope's ``result``.
-
-        ``full`` returns the whole envelope instead. Every failure becomes a
-        ``CloudflareError`` whose message names ``what`` was attempted.
-        """
-        credentials = self._settings.credentials
-        key_on_token_route = token_only and isinstance(credentials, ApiKey)
-        url = self._settings.base_url + path
-        log.debug("%s %s (%s)", method, path, what)
-        try:
-            response = self._session.request(
-                method,
-                url,
-                params=_query(params),
-                data=None if json_body is None else json.dumps(json_body),
-                headers={"Content-Type": "application/json"} if json_body is not None else None,
-                # As ``auth``, not a header: requests would otherwise read ~/.netrc for every
-                # request and, if it names the API's host, replace the credential with it.
-                auth=_CredentialAuth(credentials),
-                timeout=self._timeout,
-                allow_redirects=False,
-            )
-            body = response.content
-        except requests.RequestException as exc:
-            raise self._connection_error(exc, method, path, what) from None
-        attempts = _attempts(response)
-        log.debug(
-            "%s %s -> HTTP %d after %d attempt(s)", method, path, response.status_code, attempts
-        )
-        return self._parse(
-            response.status_code,
-            body,
-            method=method,
-            path=path,
-            what=what,
-            attempts=attempts,
-            deprecated=deprecated,
-            key_on_token_route=key_on_token_route,
-            full=full,
-        )
-
-    def _parse(
-        self,
-        status: int,
-        body: bytes,
-        *,
-        method: str,
-        path: str,
-        what: str,
-        attempts: int,
-        deprecated: bool,
-        key_on_token_route: bool,
-        full: bool,
-    ) -> Any:
-        prefix = f"Cloudflare API: cannot {what}: {method} {path} returned HTTP {status}"
-        if attempts > 1:
-            prefix += f" after {attempts} attempts"
-        ok_status = 200 <= status < 300
-        try:
-            envelope = json.loads(body)
-        except ValueError:
-            envelope = None
-        if not isinstance(envelope, dict) or "success" not in envelope:
-            snippet = body[:200].decode("utf-8", "replace").strip() or "<empty body>"
-            message = self._redact(
-                f"{prefix} with a body that is not Cloudflare's JSON envelope: {snippet!r}"
-            )
-            if ok_status:
-                raise APIResponseValidationError(message, status_code=status, attempts=attempts)
-            raise error_class_for_status(status)(
-                self._with_hint(message, status, (), deprecated, key_on_token_route),
-                status_code=status,
-                attempts=attempts,
-            )
-        if ok_status and envelope.get("success") is True:
-            return envelope if full else envelope.get("result")
-        errors = [CloudflareMessage.from_json(e) for e in envelope.get("errors") or []]
-        detail = "; ".join(str(e) for e in errors) or "no error details given"
-        if ok_status:
-            prefix += " with success=false"
-        message = self._redact(
-            self._with_hint(f"{prefix}: {detail}", status, errors, deprecated, key_on_token_route)
-        )
-        raise error_class_for_status(status)(
-            message, status_code=status, errors=errors, attempts=attempts
-        )
-
-    @staticmethod
-    def _with_hint(
-        message: str,
-        status: int,
-        errors: Sequence[CloudflareMessage],
-        deprecated: bool,
-        key_on_token_route: bool,
-    ) -> str:
-        codes = {e.code for e in errors}
-        hints = []
-        auth_failed = status in (401, 403) or bool(codes & {9103, 9106, 9109, 10000, 10001})
-        if auth_failed and key_on_token_route:
-            hints.append(TOKEN_ONLY_HINT)
-        elif auth_failed:
-            hints.append(TOKEN_PERMISSION_HINT)
-        if status == 404 or codes & {7000, 7003}:
-            hints.append(ROUTE_HINT)
-        if deprecated and status not in (401, 403, 429) and status < 500:
-            hints.append(DEPRECATED_HINT)
-        return message + "".join(f"\nHint: {h}." for h in hints)
-
-    def _connection_error(
-        self, exc: requests.RequestException, method: str, path: str, what: str
-    ) -> APIConnectionError:
-        timed_out = isinstance(exc, requests.Timeout) or _caused_by(
-            exc, (ReadTimeoutError, ConnectTimeoutError)
-        )
-        cls = APITimeoutError if timed_out else APIConnectionError
-        kind = "no answer in time" if timed_out else "no answer"
-        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-            kind = (
-                "the connection broke while reading the answer (the request may have been applied)"
-            )
-        policy = self._retry
-        return cls(
-            self._redact(
-                f"Cloudflare API: cannot {what}: {method} {path}: {kind} after up to "
-                f"{policy.max_attempts} attempts within {policy.total_timeout:g}s "
-                f"({type(exc).__name__}: {exc})"
-            )
-        )
-
-    def _redact(self, text: str) -> str:
-        for secret in self._settings.credentials.secrets():
-            if secret:
-                text = text.replace(secret, "<redacted>")
-        return text
-
-
-def _query(params: Sequence[tuple[str, str]] | None) -> str | None:
-    """The encoded query, as ``urlencode`` makes it; a join when nothing needs escaping.
-
-    A list request carries hundreds of IDs: escaping them one by one costs more CPU than
-    the rest of the request.
-    """
-    if not params:
-        return None
-    if _UNRESERVED.fullmatch("".join(key + value for key, value in params)):
-        return "&".join(f"{key}={value}" for key, value in params)
-    return urlencode(params)
-
 
 def _keep_wanted(
     found: dict[str, dict[str, Any]], listed: Iterable[dict[str, Any]], wanted: set[str]
@@ -694,40 +500,3 @@ def _states_of(ids: Sequence[str], found: Mapping[str, Mapping[str, Any]]) -> di
         else:
             states[reg_id] = "revoked" if _is_revoked(reg) else "active"
     return states
-
-
-class _CredentialAuth(requests.auth.AuthBase):
-    """Puts the credential's headers on a request."""
-
-    def __init__(self, credentials: ApiToken | ApiKey) -> None:
-        self._credentials = credentials
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers.update(self._credentials.headers())
-        return request
-
-
-def _attempts(response: requests.Response) -> int:
-    retries = getattr(response.raw, "retries", None)
-    history = getattr(retries, "history", ())
-    return len(history) + 1
-
-
-def _caused_by(exc: BaseException, types: tuple[type[BaseException], ...]) -> bool:
-    """Whether ``types`` appears in the exception's arguments or chain (urllib3 nests them)."""
-    pending: list[object] = [exc]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen or current is None:
-            continue
-        seen.add(id(current))
-        # urllib3 makes NewConnectionError (refused, unreachable) a ConnectTimeoutError.
-        if isinstance(current, types) and not isinstance(current, NewConnectionError):
-            return True
-        if isinstance(current, BaseException):
-            pending.extend(current.args)
-            pending.extend(
-                [current.__cause__, current.__context__, getattr(current, "reason", None)]
-            )
-    return False
