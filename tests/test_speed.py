@@ -335,13 +335,13 @@ def test_normalizing_takes_the_fast_path_only_when_it_agrees(
 
 SAY_ON_THREADS = """
 import threading
-from cloudflare_device_revocation.provider import _say
+from cloudflare_device_revocation.messages import say
 
-def say(n):
+def speak(n):
     for _ in range(2000):
-        _say(f"DeviceRevocation r{n}: said by thread {n} " + "x" * 40)
+        say(f"DeviceRevocation r{n}: said by thread {n} " + "x" * 40)
 
-threads = [threading.Thread(target=say, args=(n,)) for n in range(4)]
+threads = [threading.Thread(target=speak, args=(n,)) for n in range(4)]
 for thread in threads:
     thread.start()
 for thread in threads:

@@ -42,9 +42,8 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from .batches import Refusal
-from .client import DEFAULT_ENDPOINT, MAX_IDS_PER_REQUEST, CloudflareClient, Endpoint
-from .errors import CloudflareError, RevocationError, describe_ids
+from .client import DEFAULT_ENDPOINT, CloudflareClient, Endpoint
+from .errors import CloudflareError, RevocationError
 from .inputs import (
     ACCOUNT_ID,
     ALLOW_MISSING_IDS,
@@ -55,7 +54,21 @@ from .inputs import (
     is_unknown,
     normalize,
 )
-from .ratelimit import Wait, WaitHook
+from .messages import (
+    Progress,
+    They,
+    announcer,
+    be,
+    id_list,
+    missing_message,
+    not_revoked_message,
+    refusal_note,
+    registrations,
+    resource_label,
+    say,
+    them,
+)
+from .ratelimit import WaitHook
 from .settings import CONFIG_KEYS, Settings, resolve_settings
 
 __all__ = [
@@ -76,10 +89,6 @@ MISSING_IDS = "missing_ids"
 # The provider server runs at most 4 operations at once, so one provider process keeps at
 # most 24 requests in flight; the shared limiter keeps them within Cloudflare's quota.
 BATCHES_IN_FLIGHT = 6
-# Print a progress line each time Cloudflare has accepted this many more IDs.
-PROGRESS_EVERY = 1_000
-# How many IDs a message lists before it summarises the rest as a count.
-IDS_IN_MESSAGE = 10
 # Set to 1 for full Python tracebacks on every error (they are hidden for errors whose
 # message says everything: Cloudflare's answers, configuration, bad input).
 DEBUG_ENV = "CLOUDFLARE_DEVICE_REVOCATION_DEBUG"
@@ -89,8 +98,6 @@ DEBUG_ENV = "CLOUDFLARE_DEVICE_REVOCATION_DEBUG"
 ClientFactory = Callable[[Settings, WaitHook], CloudflareClient]
 # The inputs, as the state stores them; refresh gives them back with drifted IDs dropped.
 _INPUT_KEYS = (ACCOUNT_ID, REGISTRATION_IDS, ENDPOINT, ALLOW_MISSING_IDS, RESOURCE_NAME)
-# Waits shorter than this are not announced (a backoff of a fraction of a second).
-ANNOUNCE_WAITS_FROM = 1.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -98,35 +105,6 @@ R = TypeVar("R")
 
 class DeploymentError(Exception):
     """A deployment step failed for a reason the message states in full."""
-
-
-def _say(message: str) -> None:
-    """Tell the `pulumi` user: the dynamic provider's stdout is shown to them.
-
-    One write per line: resources are created on several threads of one process, and
-    ``print`` writes the text and its newline separately, so lines could run together.
-    """
-    print(message + "\n", end="", flush=True)
-
-
-def _registrations(count: int) -> str:
-    return f"{count} registration{'' if count == 1 else 's'}"
-
-
-def _ids(ids: Sequence[str]) -> str:
-    return describe_ids(list(ids), limit=IDS_IN_MESSAGE)
-
-
-def _is(ids: Sequence[str]) -> str:
-    return "is" if len(ids) == 1 else "are"
-
-
-def _it(ids: Sequence[str]) -> str:
-    return "it" if len(ids) == 1 else "them"
-
-
-def _It(ids: Sequence[str]) -> str:  # noqa: N802 - the capitalised pronoun
-    return "It" if len(ids) == 1 else "They"
 
 
 def _in_provider_server() -> bool:
@@ -214,7 +192,7 @@ class DeviceRevocationProvider(ResourceProvider):
     def _client(self, label: str) -> CloudflareClient:
         settings = resolve_settings(self._config, os.environ)
         factory = self._client_factory or _default_client
-        return factory(settings, _announcer(label))
+        return factory(settings, announcer(label))
 
     # -- plan -----------------------------------------------------------------------
 
@@ -222,8 +200,8 @@ class DeviceRevocationProvider(ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs, failures = normalize(news, olds)
         if inputs[ENDPOINT] == "devices" and not failures:
-            _say(
-                f"{_label(inputs)}: endpoint 'devices' uses POST /devices/revoke, which "
+            say(
+                f"{resource_label(inputs)}: endpoint 'devices' uses POST /devices/revoke, which "
                 "passed its end of life on 2025-11-11 and does not work with multi-user mode; "
                 f"remove `endpoint` to use the default, '{DEFAULT_ENDPOINT}'."
             )
@@ -257,7 +235,7 @@ class DeviceRevocationProvider(ResourceProvider):
         if ids:
             done = self._revoke(props, ids)
         else:
-            _say(f"{_label(props)}: no registration IDs declared: nothing to revoke")
+            say(f"{resource_label(props)}: no registration IDs declared: nothing to revoke")
             done = _Revoked((), ())
         return CreateResult(
             f"{props[ACCOUNT_ID]}/{uuid.uuid4()}", _outputs(props, done.revoked, done.missing)
@@ -271,10 +249,10 @@ class DeviceRevocationProvider(ResourceProvider):
         removed = sorted(old_ids - set(new_ids))
         done = self._revoke(news, added) if added else _Revoked((), ())
         if removed:
-            _say(
-                f"{_label(news)}: {_registrations(len(removed))} removed from the declaration "
-                "stay revoked (revocation is irreversible; unrevoke in Cloudflare if intended): "
-                f"{_ids(removed)}"
+            say(
+                f"{resource_label(news)}: {registrations(len(removed))} removed from the "
+                "declaration stay revoked (revocation is irreversible; unrevoke in Cloudflare "
+                f"if intended): {id_list(removed)}"
             )
         previous = list(olds.get(REVOKED_IDS) or [])
         revoked = previous + [i for i in done.revoked if i not in set(previous)]
@@ -286,18 +264,19 @@ class DeviceRevocationProvider(ResourceProvider):
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         ids = list(props.get(REVOKED_IDS) or props.get(REGISTRATION_IDS) or [])
-        _say(
-            f"{_label(props)}: {_registrations(len(ids))} in account {props.get(ACCOUNT_ID)} "
-            "stay revoked: deleting a DeviceRevocation removes it from the stack only, since "
-            "revocation is irreversible here. Unrevoke in Cloudflare if that is what you want."
+        say(
+            f"{resource_label(props)}: {registrations(len(ids))} in account "
+            f"{props.get(ACCOUNT_ID)} stay revoked: deleting a DeviceRevocation removes it from "
+            "the stack only, since revocation is irreversible here. Unrevoke in Cloudflare if "
+            "that is what you want."
         )
 
     def _revoke(self, props: Mapping[str, Any], ids: list[str]) -> _Revoked:
         """Revoke ``ids``, confirm with Cloudflare, and fail unless every ID is accounted for."""
         account_id: str = props[ACCOUNT_ID]
         endpoint: Endpoint = props.get(ENDPOINT) or DEFAULT_ENDPOINT
-        label = _label(props)
-        progress = _Progress(label, len(ids))
+        label = resource_label(props)
+        progress = Progress(label, len(ids))
         with self._client(label) as client:
             try:
                 revocation = client.revoke_and_confirm(
@@ -318,31 +297,31 @@ class DeviceRevocationProvider(ResourceProvider):
             refused_part = f" and refused {len(refused)}" if refused else ""
             raise DeploymentError(
                 f"{label}: Cloudflare accepted the revocation of {len(result.accepted)} of "
-                f"{_registrations(len(ids))} in account {account_id}{refused_part}, but "
+                f"{registrations(len(ids))} in account {account_id}{refused_part}, but "
                 "listing them to confirm it failed, so nothing is recorded as revoked: "
-                f"{revocation.listing_error}{_refusal_note(list(refused), refused)}\nRun "
+                f"{revocation.listing_error}{refusal_note(list(refused), refused)}\nRun "
                 "`pulumi up` again once listing works (revoking again is harmless)."
             )
         not_revoked = confirmation.active
         if not_revoked:
-            raise DeploymentError(_not_revoked_message(label, account_id, not_revoked, refused))
+            raise DeploymentError(not_revoked_message(label, account_id, not_revoked, refused))
         missing = confirmation.missing
         summary = (
-            f"{label}: revoked {_registrations(len(confirmation.revoked))} in account "
+            f"{label}: revoked {registrations(len(confirmation.revoked))} in account "
             f"{account_id}, confirmed by Cloudflare"
         )
         if missing and not props.get(ALLOW_MISSING_IDS):
             raise DeploymentError(
-                _missing_message(label, account_id, missing, len(ids), refused)
+                missing_message(label, account_id, missing, len(ids), refused)
                 + f"\n{summary}; they stay revoked, and are recorded once this "
                 "deployment succeeds."
             )
-        _say(summary)
+        say(summary)
         if missing:
-            _say(
-                f"{label}: warning: {_registrations(len(missing))} not found in account "
+            say(
+                f"{label}: warning: {registrations(len(missing))} not found in account "
                 f"{account_id} (allow_missing_ids is set), listed in missing_ids and not "
-                f"recorded as revoked: {_ids(missing)}"
+                f"recorded as revoked: {id_list(missing)}"
             )
         return _Revoked(confirmation.revoked, missing)
 
@@ -354,7 +333,7 @@ class DeviceRevocationProvider(ResourceProvider):
         declared: list[str] = list(props.get(REGISTRATION_IDS) or [])
         recorded: list[str] = list(props.get(REVOKED_IDS) or declared)
         to_check = list(dict.fromkeys(recorded + declared))
-        label = _label(props)
+        label = resource_label(props)
         with self._client(label) as client:
             confirmation = client.confirm(account_id, to_check) if to_check else None
         revoked = set(confirmation.revoked) if confirmation else set()
@@ -364,24 +343,24 @@ class DeviceRevocationProvider(ResourceProvider):
         again = [i for i in drifted if i in declared_set]
         gone = [i for i in drifted if i not in declared_set]
         if again:
-            _say(
-                f"{label}: {_registrations(len(again))} in account {account_id} "
-                f"{_is(again)} no longer revoked in Cloudflare (unrevoked outside Pulumi): "
-                f"{_ids(again)}. The next `pulumi up` revokes {_it(again)} again."
+            say(
+                f"{label}: {registrations(len(again))} in account {account_id} "
+                f"{be(again)} no longer revoked in Cloudflare (unrevoked outside Pulumi): "
+                f"{id_list(again)}. The next `pulumi up` revokes {them(again)} again."
             )
         if gone:
-            _say(
-                f"{label}: {_registrations(len(gone))} in account {account_id} that "
-                f"{_is(gone)} no longer declared {_is(gone)} no longer revoked in Cloudflare "
-                f"(unrevoked outside Pulumi): {_ids(gone)}. {_It(gone)} {_is(gone)} dropped "
+            say(
+                f"{label}: {registrations(len(gone))} in account {account_id} that "
+                f"{be(gone)} no longer declared {be(gone)} no longer revoked in Cloudflare "
+                f"(unrevoked outside Pulumi): {id_list(gone)}. {They(gone)} {be(gone)} dropped "
                 "from revoked_ids; declare them again to revoke them."
             )
         if missing:
-            _say(
-                f"{label}: Cloudflare no longer lists {_registrations(len(missing))} in "
-                f"account {account_id} (deleted, or never there): {_ids(missing)}. "
-                f"{_It(missing)} {_is(missing)} dropped from revoked_ids; the next "
-                f"`pulumi up` does nothing about {_it(missing)}."
+            say(
+                f"{label}: Cloudflare no longer lists {registrations(len(missing))} in "
+                f"account {account_id} (deleted, or never there): {id_list(missing)}. "
+                f"{They(missing)} {be(missing)} dropped from revoked_ids; the next "
+                f"`pulumi up` does nothing about {them(missing)}."
             )
         # Only the lists change: a refresh that finds nothing new must change nothing, even
         # in a state written by an older release (which has no allow_missing_ids).
@@ -397,53 +376,10 @@ class DeviceRevocationProvider(ResourceProvider):
         return ReadResult(id_, outs, inputs)
 
 
-class _Progress:
-    """Prints a line each time ``PROGRESS_EVERY`` more IDs are accepted, for long revocations."""
-
-    def __init__(self, label: str, total: int) -> None:
-        self._label = label
-        self._total = total
-        self._next = PROGRESS_EVERY
-
-    def __call__(self, done: int, total: int) -> None:
-        if total <= MAX_IDS_PER_REQUEST:
-            return
-        if done >= self._next or done == total:
-            self._next = (done // PROGRESS_EVERY + 1) * PROGRESS_EVERY
-            # Accepted is not confirmed: the listing after the last batch decides.
-            _say(
-                f"{self._label}: Cloudflare accepted the revocation of {done} of {total} "
-                "registrations so far (confirmed at the end)"
-            )
-
-
 def _default_client(settings: Settings, on_wait: WaitHook) -> CloudflareClient:
     """The production client: the stack's retry settings, and the process's shared limiter."""
     return CloudflareClient(
         settings, retry=settings.retry_policy(on_wait=on_wait), limiter=settings.shared_limiter()
-    )
-
-
-def _announcer(label: str) -> WaitHook:
-    """A hook that tells the user, in one line, about each wait of a second or more."""
-
-    def announce(wait: Wait) -> None:
-        if wait.seconds >= ANNOUNCE_WAITS_FROM:
-            _say(
-                f"{label}: {wait.reason}: waiting {wait.seconds:.0f} s before attempt "
-                f"{wait.attempt} of {wait.method} {wait.path}"
-            )
-
-    return announce
-
-
-def _label(props: Mapping[str, Any]) -> str:
-    """How messages name the resource: its Pulumi name, else its account."""
-    name = props.get(RESOURCE_NAME)
-    return (
-        f"DeviceRevocation {name}"
-        if isinstance(name, str) and name
-        else (f"DeviceRevocation in account {props.get(ACCOUNT_ID)}")
     )
 
 
@@ -462,48 +398,3 @@ def _outputs(
     if isinstance(inputs.get(RESOURCE_NAME), str):
         outs[RESOURCE_NAME] = inputs[RESOURCE_NAME]
     return outs
-
-
-def _refusal_note(ids: Sequence[str], refused: Mapping[str, Refusal]) -> str:
-    """Cloudflare's answers to the requests that named these IDs, once each."""
-    answers = dict.fromkeys(str(refused[i].error) for i in ids if i in refused)
-    if not answers:
-        return ""
-    return "\nCloudflare's answer: " + "\n".join(answers)
-
-
-def _missing_message(
-    label: str,
-    account_id: str,
-    missing: Sequence[str],
-    total: int,
-    refused: Mapping[str, Refusal],
-) -> str:
-    count = len(missing)
-    return (
-        f"{label}: {count} of {total} declared registration IDs {_is(missing)} not in "
-        f"account {account_id}: Cloudflare does not list {_it(missing)}, so "
-        f"{'it' if count == 1 else 'they'} cannot be revoked: {_ids(missing)}.\n"
-        "Check each for a typo, and that it belongs to this account (an ID from another "
-        "account is not found here); remove IDs of registrations that were deleted; or set "
-        "allow_missing_ids=True if the list may legitimately name registrations that no "
-        "longer exist (IDs computed from a lookup, for example)." + _refusal_note(missing, refused)
-    )
-
-
-def _not_revoked_message(
-    label: str, account_id: str, active: Sequence[str], refused: Mapping[str, Refusal]
-) -> str:
-    count = len(active)
-    refused_here = [i for i in active if i in refused]
-    cause = (
-        f"Cloudflare refused to revoke {_it(active)}"
-        if len(refused_here) == count
-        else f"Cloudflare still lists {_it(active)} as not revoked after accepting the request"
-    )
-    return (
-        f"{label}: {_registrations(count)} in account {account_id} {_is(active)} not "
-        f"revoked: {cause}: {_ids(active)}."
-        + _refusal_note(active, refused)
-        + "\nNothing is recorded as revoked for them; run `pulumi up` again to retry."
-    )
