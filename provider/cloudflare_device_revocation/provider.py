@@ -255,7 +255,8 @@ class DeviceRevocationProvider(ResourceProvider):
                 f"if intended): {id_list(removed)}"
             )
         previous = list(olds.get(REVOKED_IDS) or [])
-        revoked = previous + [i for i in done.revoked if i not in set(previous)]
+        already = set(previous)
+        revoked = previous + [i for i in done.revoked if i not in already]
         still_declared = set(new_ids)
         missing = [i for i in olds.get(MISSING_IDS) or [] if i in still_declared] + list(
             done.missing
@@ -353,7 +354,7 @@ class DeviceRevocationProvider(ResourceProvider):
                 f"{label}: {registrations(len(gone))} in account {account_id} that "
                 f"{be(gone)} no longer declared {be(gone)} no longer revoked in Cloudflare "
                 f"(unrevoked outside Pulumi): {id_list(gone)}. {They(gone)} {be(gone)} dropped "
-                "from revoked_ids; declare them again to revoke them."
+                f"from revoked_ids; declare {them(gone)} again to revoke {them(gone)}."
             )
         if missing:
             say(
@@ -365,12 +366,13 @@ class DeviceRevocationProvider(ResourceProvider):
         # Only the lists change: a refresh that finds nothing new must change nothing, even
         # in a state written by an older release (which has no allow_missing_ids).
         inputs = {key: props[key] for key in _INPUT_KEYS if key in props}
-        inputs[REGISTRATION_IDS] = [i for i in declared if i not in set(again)]
-        ordered = recorded + [i for i in declared if i not in set(recorded)]
+        drifted_again, recorded_set, missing_set = set(again), set(recorded), set(missing)
+        inputs[REGISTRATION_IDS] = [i for i in declared if i not in drifted_again]
+        ordered = recorded + [i for i in declared if i not in recorded_set]
         outs = {key: value for key, value in props.items() if not key.startswith("__")}
         outs.update(inputs)
         outs[REVOKED_IDS] = [i for i in ordered if i in revoked]
-        declared_missing = [i for i in declared if i in set(missing)]
+        declared_missing = [i for i in declared if i in missing_set]
         if declared_missing or MISSING_IDS in props:
             outs[MISSING_IDS] = declared_missing
         return ReadResult(id_, outs, inputs)
