@@ -508,15 +508,21 @@ def seed_inactive(api: Emulator) -> list[str]:
     return sorted(ids[:2])
 
 
+def ids_from_outputs(tmp_path: Path, cli_bin: str, api: Emulator) -> Project:
+    """The ids-from-outputs example as a project aimed at the emulator's account."""
+    project = Project.from_example(tmp_path, cli_bin, "ids-from-outputs")
+    project.env.update(CLOUDFLARE_API_TOKEN=TOKEN, CLOUDFLARE_BASE_URL=api.base_url)
+    project.config("accountId", ACCOUNT)
+    return project
+
+
 @pytest.mark.cli
 def test_ids_from_outputs_preview_lists_ids_once_the_producer_exists(
     tmp_path: Path, cli_bin: str, api: Emulator
 ) -> None:
     """Two steps: `up --target` the snapshot, then the preview names the IDs up will revoke."""
     inactive = seed_inactive(api)
-    project = Project.from_example(tmp_path, cli_bin, "ids-from-outputs")
-    project.env.update(CLOUDFLARE_API_TOKEN=TOKEN, CLOUDFLARE_BASE_URL=api.base_url)
-    project.config("accountId", ACCOUNT)
+    project = ids_from_outputs(tmp_path, cli_bin, api)
 
     project.run("up", "--yes", "--target", SNAPSHOT_URN)
     assert api.requests.matching("POST") == []
@@ -539,9 +545,7 @@ def test_ids_from_outputs_first_preview_shows_unknown_ids(
 ) -> None:
     """In one step, the first preview shows registration_ids as [unknown] and calls no API."""
     inactive = seed_inactive(api)
-    project = Project.from_example(tmp_path, cli_bin, "ids-from-outputs")
-    project.env.update(CLOUDFLARE_API_TOKEN=TOKEN, CLOUDFLARE_BASE_URL=api.base_url)
-    project.config("accountId", ACCOUNT)
+    project = ids_from_outputs(tmp_path, cli_bin, api)
 
     first = project.run("preview", "--diff")
     assert "registration_ids: [unknown]" in first.stdout
@@ -557,9 +561,7 @@ def test_ids_from_outputs_with_nothing_inactive_revokes_nothing_and_succeeds(
 ) -> None:
     """An empty snapshot is no error: `up` succeeds, says nothing to revoke, sends no revoke."""
     api.state.seed(ACCOUNT, 2)  # seen just now: not inactive
-    project = Project.from_example(tmp_path, cli_bin, "ids-from-outputs")
-    project.env.update(CLOUDFLARE_API_TOKEN=TOKEN, CLOUDFLARE_BASE_URL=api.base_url)
-    project.config("accountId", ACCOUNT)
+    project = ids_from_outputs(tmp_path, cli_bin, api)
     up = project.run("up", "--yes")
     assert "nothing to revoke" in up.output
     assert api.requests.matching("POST") == []
