@@ -107,6 +107,19 @@ def test_auth_failures(emulator: Emulator, headers: dict[str, str], status: int,
     assert emulator.state.revoked_ids(ACCOUNT) == set()
 
 
+def test_most_requests_in_flight_counts_again_after_a_reset(emulator: Emulator) -> None:
+    """One request at a time peaks at 1; a reset with none in flight starts again at 0."""
+    path = f"/accounts/{ACCOUNT}/devices/registrations"
+    assert emulator.max_concurrent_requests() == 0
+    call(emulator, "GET", path)
+    call(emulator, "GET", path)
+    assert emulator.max_concurrent_requests() == 1
+    emulator.reset_max_concurrent_requests()
+    assert emulator.max_concurrent_requests() == 0
+    call(emulator, "GET", path)
+    assert emulator.max_concurrent_requests() == 1
+
+
 def test_list_filters_and_envelope(emulator: Emulator) -> None:
     """Filters by status, id, user and device; result_info carries the cursor."""
     emulator.state.account(ACCOUNT, multi_user=True)

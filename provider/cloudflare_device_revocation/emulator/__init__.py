@@ -169,8 +169,14 @@ class Emulator:
         return self._server.arrivals
 
     def max_concurrent_requests(self) -> int:
-        """The most API requests the emulator has handled at the same time."""
+        """The most API requests handled at the same time since the start or the last
+        ``reset_max_concurrent_requests``."""
         return self._server.max_in_flight
+
+    def reset_max_concurrent_requests(self) -> None:
+        """Count ``max_concurrent_requests`` again from the requests in flight now."""
+        with self._server._in_flight_lock:
+            self._server.max_in_flight = self._server.in_flight
 
     @property
     def assumptions(self) -> Assumptions:

@@ -412,6 +412,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
         path = parts.path[len(API_PREFIX) :] if parts.path.startswith(API_PREFIX) else None
         record_path = path if path is not None else parts.path
 
+        server = self.server
+        answered = False
+
+        def leave() -> None:
+            # Out of flight once, before answering: a client that got its answer and sends
+            # the next request at once must not find this one still counted.
+            nonlocal answered
+            if not answered:
+                answered = True
+                with server._in_flight_lock:
+                    server.in_flight -= 1
+
         def record(status: int | None) -> None:
             # Recorded before answering, so a client that got its answer finds it logged.
             try:
@@ -423,8 +435,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                     method, record_path, query, body, self._auth_scheme(), status, time.time()
                 )
             )
+            leave()
 
-        server = self.server
         with server._in_flight_lock:
             server.arrivals += 1
             server.in_flight += 1
@@ -441,8 +453,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (a timeout test); nothing to do
         finally:
-            with server._in_flight_lock:
-                server.in_flight -= 1
+            leave()
 
     def _answer(
         self, method: str, path: str | None, query: dict[str, list[str]], raw_body: bytes
