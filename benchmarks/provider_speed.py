@@ -1,4 +1,4 @@
-"""A 10,000-ID create and a no-change check + diff, through the real provider server over gRPC.
+"""A 10,000-ID create, a no-change check + diff and a refresh, through the real provider server.
 
 1. Create: the real ``python -m pulumi.dynamic`` server (tests/provider_server.py) gets
    ``Configure``, ``Check`` and ``Create`` as the engine sends them, against the emulator
@@ -10,12 +10,15 @@
    (the stored outputs against the checked inputs), as every ``pulumi preview`` and
    ``pulumi up`` of an unchanged stack sends them for this resource. No request may reach
    the emulator.
-3. Where the time goes: the same calls in this process, split into what pulumi's rpc layer
+3. Refresh: ``Read`` of the created resource, every ID revoked, with the same latency.
+   The list requests are counted, with the most in flight at once.
+4. Where the time goes: the same calls in this process, split into what pulumi's rpc layer
    does (deserializing the request's properties, serializing the answer's) and what the
    provider does. ``--profile`` adds cProfile's largest entries for each call.
 
 A run fails (exit 1) when an ID is left unrevoked, a no-change diff finds a change or sends
-a request, or a create sends more revoke requests than the floor; never on a timing.
+a request, a create sends more revoke requests than the floor, or a refresh keeps fewer
+IDs than were revoked; never on a timing.
 """
 
 from __future__ import annotations
@@ -78,8 +81,9 @@ class Counts:
 
 def over_grpc(
     emulator: Emulator, ids: list[str], latency: float, repeat: int, noop_repeat: int
-) -> tuple[list[list[object]], list[list[object]], Counts]:
-    """Create (``repeat`` times, each on fresh registrations) and no-change Check + Diff."""
+) -> tuple[list[list[object]], list[list[object]], list[list[object]], Counts]:
+    """Create (``repeat`` times, each on fresh registrations), no-change Check + Diff, and
+    refresh (``repeat`` times, with the emulator's latency)."""
     from pulumi.dynamic.dynamic import serialize_provider
     from pulumi.runtime.proto import provider_pb2
 
@@ -133,6 +137,7 @@ def over_grpc(
             phases["Check + Diff"].append(check_s + diff_s)
         if emulator.requests.all():
             raise BenchmarkError("a no-change Check + Diff sent requests")
+        reads, read_counts = refreshes(server, emulator, created, checked.inputs, repeat)
     finally:
         server.stop()
     floor = math.ceil(len(ids) / BATCH) * latency
@@ -147,7 +152,36 @@ def over_grpc(
         f"{statistics.median(creates) / floor:.2f}x",
     ]
     noop_rows: list[list[object]] = [[name, *spread(values)] for name, values in phases.items()]
-    return [create_row], noop_rows, counts
+    read_row: list[object] = [
+        f"{len(ids):,}",
+        read_counts.lists,
+        read_counts.most_in_flight,
+        *spread(reads),
+        seconds(read_counts.lists * latency),
+    ]
+    return [create_row], noop_rows, [read_row], counts
+
+
+def refreshes(
+    server: ProviderProcess, emulator: Emulator, created: Any, inputs: Any, repeat: int
+) -> tuple[list[float], Counts]:
+    """``Read`` of the created resource ``repeat`` times: wall times, and the last's requests."""
+    from pulumi.runtime.proto import provider_pb2
+
+    request = provider_pb2.ReadRequest(
+        id=created.id, urn=URN, properties=created.properties, inputs=inputs
+    )
+    revoked = len(created.properties.fields["revoked_ids"].list_value.values)
+    walls: list[float] = []
+    emulator.reset_max_concurrent_requests()
+    for _ in range(repeat):
+        emulator.requests.clear()
+        wall, read = timed(lambda: server.stub.Read(request))
+        kept = len(read.properties.fields["revoked_ids"].list_value.values)
+        if kept != revoked:
+            raise BenchmarkError(f"refresh kept {kept} revoked IDs, not {revoked}")
+        walls.append(wall)
+    return walls, Counts(emulator)
 
 
 def serialize(outs: dict[str, Any]) -> Any:
@@ -280,7 +314,8 @@ def run(args: argparse.Namespace) -> None:
     latency: float = args.latency
     emulator_nodelay(True)
     header(
-        f"provider_speed: create of {args.size:,} IDs, and a no-change check + diff, over gRPC",
+        f"provider_speed: create of {args.size:,} IDs, a no-change check + diff, and a "
+        "refresh, over gRPC",
         [
             f"package measured: {Path(cloudflare_device_revocation.__file__).parent}",
             f"latency: {latency * 1000:.0f} ms per request; emulator with TCP_NODELAY",
@@ -291,7 +326,7 @@ def run(args: argparse.Namespace) -> None:
     with Emulator(tokens={TOKEN: "write"}) as emulator:
         emulator.set_latency(latency)
         ids = emulator.state.seed(ACCOUNT, args.size)
-        create_rows, noop_rows, counts = over_grpc(
+        create_rows, noop_rows, read_rows, counts = over_grpc(
             emulator, ids, latency, args.repeat, args.noop_repeat
         )
         emulator.set_latency(0.0)
@@ -317,6 +352,22 @@ def run(args: argparse.Namespace) -> None:
     print()
     print(f"no-change Check + Diff over gRPC ({counts.total} requests in the last create):")
     print(table(["call", "median s", "min s", "max s"], noop_rows))
+    print()
+    print("refresh (Read) over gRPC, every ID revoked:")
+    print(
+        table(
+            [
+                "IDs",
+                "list requests",
+                "most in flight (all runs)",
+                "Read median s",
+                "min s",
+                "max s",
+                "lists x latency s",
+            ],
+            read_rows,
+        )
+    )
     print()
     print("the same steps in this process, once (emulator without latency):")
     print(table(["call", "step", "s"], steps))
