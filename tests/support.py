@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
+import requests
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 
@@ -29,15 +31,48 @@ class SleepRecorder:
         self.delays.append(seconds)
 
 
+class GatedSession(requests.Session):
+    """A session whose first ``parties`` requests wait at a barrier: they pass only if that
+    many are in flight at once (else the barrier breaks after 10 s and the request fails).
+    ``most`` is the most requests it had in flight at once."""
+
+    def __init__(self, parties: int) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(parties, timeout=10)
+        self.lock = threading.Lock()
+        self.sent = 0
+        self.in_flight = 0
+        self.most = 0
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        with self.lock:
+            self.sent += 1
+            gated = self.sent <= self.barrier.parties
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            if gated:
+                self.barrier.wait()
+            return super().send(request, **kwargs)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
 def provider_for(
-    emulator: Emulator, sleeps: SleepRecorder | None = None, /, **config: str
+    emulator: Emulator,
+    sleeps: SleepRecorder | None = None,
+    session: requests.Session | None = None,
+    /,
+    **config: str,
 ) -> DeviceRevocationProvider:
-    """A configured provider aimed at ``emulator`` whose retry waits are recorded, not slept."""
+    """A configured provider aimed at ``emulator`` whose retry waits are recorded, not slept
+    (its clients send through ``session`` when one is given)."""
     recorder = sleeps if sleeps is not None else SleepRecorder()
 
     def client_factory(settings: Settings, on_wait: WaitHook) -> CloudflareClient:
         policy = replace(settings.retry_policy(on_wait=on_wait), sleep=recorder)
-        return CloudflareClient(settings, retry=policy)
+        return CloudflareClient(settings, retry=policy, session=session)
 
     provider = DeviceRevocationProvider(client_factory=client_factory)
     stack_config = {

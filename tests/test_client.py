@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from typing import Any
 
 import pytest
-import requests
 
 from cloudflare_device_revocation import (
     APIConnectionError,
@@ -28,7 +25,7 @@ from cloudflare_device_revocation import (
 )
 from cloudflare_device_revocation.emulator import DEFAULT_API_KEY, DEFAULT_EMAIL, Emulator
 from cloudflare_device_revocation.settings import ApiKey, ApiToken
-from support import ACCOUNT, ClientFactory, SleepRecorder
+from support import ACCOUNT, ClientFactory, GatedSession, SleepRecorder
 
 REVOKE_DEVICES = r"/devices/revoke$"
 REVOKE_REGISTRATIONS = r"/devices/registrations/revoke$"
@@ -392,15 +389,53 @@ def test_list_pagination_is_bounded(emulator: Emulator, client: CloudflareClient
 def test_registrations_by_id_looks_up_in_chunks_and_sees_revoked(
     emulator: Emulator, client: CloudflareClient
 ) -> None:
-    """Lookup by ID covers revoked and active ones (status=all), 500 IDs per request."""
+    """Lookup by ID covers revoked and active ones (status=all), in requests as full as
+    the URI budget allows (734 UUIDs), one page each."""
     ids = emulator.state.seed(ACCOUNT, 1200)
     emulator.state.set_revoked(ACCOUNT, ids[:600], True)
     found = client.registrations_by_id(ACCOUNT, [*ids, "00000000-0000-0000-0000-000000000000"])
     assert set(found) == set(ids)
     assert {i for i, r in found.items() if r["revoked_at"]} == set(ids[:600])
     lookups = emulator.requests.matching("GET", r"/registrations$")
-    assert [len(r.query["id"]) for r in lookups] == [500, 500, 201]
+    assert [len(r.query["id"]) for r in lookups] == [734, 467]
+    assert [r.query["per_page"] for r in lookups] == [["734"], ["500"]]
     assert all(r.query["status"] == ["all"] for r in lookups)
+
+
+def test_registrations_by_id_runs_lists_side_by_side_within_the_bound(emulator: Emulator) -> None:
+    """With max_in_flight=3, 3,000 IDs take 5 list requests, 3 at once and never more,
+    and every ID is found once."""
+    from cloudflare_device_revocation import Settings
+    from cloudflare_device_revocation.emulator import DEFAULT_TOKEN
+
+    ids = emulator.state.seed(ACCOUNT, 3_000)
+    session = GatedSession(3)  # the first 3 pass only when they are in flight together
+    client = CloudflareClient(Settings(ApiToken(DEFAULT_TOKEN), emulator.base_url), session=session)
+    with client:
+        found = client.registrations_by_id(ACCOUNT, ids, max_in_flight=3)
+    assert set(found) == set(ids)
+    lookups = emulator.requests.matching("GET", r"/registrations$")
+    assert sorted(len(r.query["id"]) for r in lookups) == [64, 734, 734, 734, 734]
+    assert sorted(i for r in lookups for i in r.query["id"]) == sorted(ids)
+    assert session.most == 3
+
+
+def test_registrations_by_id_stops_listing_after_a_failure(
+    emulator: Emulator, make_client: ClientFactory
+) -> None:
+    """Every list request fails: the two in flight end, none starts after them, and the
+    error is raised."""
+    ids = emulator.state.seed(ACCOUNT, 3_000)
+    emulator.inject(method="GET", status=500, message="listing down", times=-1)
+    client = make_client(max_attempts=1)
+    with pytest.raises(InternalServerError, match="listing down"):
+        client.registrations_by_id(ACCOUNT, ids, max_in_flight=2)
+    assert emulator.arrivals() == 2
+
+
+def test_registrations_by_id_refuses_a_bound_outside_the_pool(client: CloudflareClient) -> None:
+    with pytest.raises(ValueError, match="max_in_flight"):
+        client.registrations_by_id(ACCOUNT, ["a"], max_in_flight=0)
 
 
 def test_confirm_sorts_ids_into_revoked_active_and_missing(
@@ -431,35 +466,13 @@ def test_batch_size_guard(client: CloudflareClient) -> None:
         client.revoke_batch(ACCOUNT, ["a"] * 201)
 
 
-class GatedSession(requests.Session):
-    """A session whose requests wait at a barrier: ``parties`` must be in flight at once."""
-
-    def __init__(self, parties: int) -> None:
-        super().__init__()
-        self.barrier = threading.Barrier(parties, timeout=10)
-        self.lock = threading.Lock()
-        self.in_flight = 0
-        self.most = 0
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        with self.lock:
-            self.in_flight += 1
-            self.most = max(self.most, self.in_flight)
-        try:
-            self.barrier.wait()
-            return super().send(request, **kwargs)
-        finally:
-            with self.lock:
-                self.in_flight -= 1
-
-
 def test_batches_in_flight_are_bounded_and_all_land(emulator: Emulator) -> None:
     """max_in_flight=3 sends 1,200 IDs as 6 batches, 3 at once and never more."""
     from cloudflare_device_revocation import Settings
     from cloudflare_device_revocation.emulator import DEFAULT_TOKEN
 
     ids = emulator.state.seed(ACCOUNT, 1200)
-    session = GatedSession(3)  # passes only when 3 requests are in flight together
+    session = GatedSession(3)  # the first 3 pass only when they are in flight together
     client = CloudflareClient(Settings(ApiToken(DEFAULT_TOKEN), emulator.base_url), session=session)
     with client:
         client.revoke(ACCOUNT, ids, max_in_flight=3)

@@ -32,7 +32,7 @@ from cloudflare_device_revocation.inputs import has_unknown, normalize
 from cloudflare_device_revocation.provider import BATCHES_IN_FLIGHT
 from cloudflare_device_revocation.settings import ApiToken
 from cloudflare_device_revocation.transport import encode_query
-from support import ACCOUNT, ClientFactory, provider_for
+from support import ACCOUNT, ClientFactory, GatedSession, provider_for
 
 REVOKES = r"/revoke$"
 LISTS = r"/registrations$"
@@ -213,6 +213,22 @@ def test_lists_start_as_soon_as_answered_batches_fill_one_over_http(
     assert "".join(kinds) == "RRRRLRRRRLRRL"
     lists = emulator.requests.matching("GET", LISTS)
     assert [len(r.query["id"]) for r in lists] == [734, 734, 532]
+
+
+def test_refresh_lists_in_uri_sized_requests_side_by_side(emulator: Emulator) -> None:
+    """Refresh of 5,000 revoked IDs: 7 list requests as full as the URI budget allows (not
+    10 of 500), BATCHES_IN_FLIGHT at once and never more, and every ID is kept."""
+    ids = emulator.state.seed(ACCOUNT, 5_000)
+    emulator.state.set_revoked(ACCOUNT, ids, True)
+    session = GatedSession(BATCHES_IN_FLIGHT)  # the first 6 pass only side by side
+    provider = provider_for(emulator, None, session)
+    inputs = provider.check({}, {"account_id": ACCOUNT, "registration_ids": ids}).inputs
+    read = provider.read("id", {**inputs, "revoked_ids": ids})
+    assert (read.outs or {})["revoked_ids"] == ids
+    lists = emulator.requests.matching("GET", LISTS)
+    assert sorted(len(r.query["id"]) for r in lists) == [596, *[734] * 6]
+    assert all(uri_length(r.path, r.query) <= LIST_URI_BUDGET for r in lists)
+    assert session.most == BATCHES_IN_FLIGHT
 
 
 def test_a_failed_listing_still_revokes_everything_and_says_so(emulator: Emulator) -> None:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from functools import partial
+from typing import Any, Literal, TypeVar, get_args
 from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
@@ -35,7 +37,6 @@ __all__ = [
     "DEFAULT_ENDPOINT",
     "DEFAULT_TIMEOUT",
     "ENDPOINTS",
-    "IDS_PER_LIST",
     "LIST_URI_BUDGET",
     "MAX_IDS_PER_REQUEST",
     "MAX_REGISTRATION_ID_LENGTH",
@@ -48,6 +49,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 Endpoint = Literal["devices", "registrations"]
 ENDPOINTS: tuple[Endpoint, ...] = get_args(Endpoint)
 # The supported revoke operation; "devices" passed its end of life on 2025-11-11.
@@ -57,11 +61,8 @@ DEFAULT_ENDPOINT: Endpoint = "registrations"
 MAX_IDS_PER_REQUEST = 200
 # The schema's maxLength for a registration ID (a UUID is 36 characters).
 MAX_REGISTRATION_ID_LENGTH = 36
-# IDs per list request in ``registrations_by_id``: 500 IDs make a URL of about 20 KB,
-# under the 32 KB Cloudflare accepts, and 2.5 revoke batches per list request. Cloudflare
-# documents no maximum page size; when it refuses one, the client halves it (see
-# list_registrations).
-IDS_PER_LIST = 500
+# The page size asked for when no IDs set it. Cloudflare documents no maximum page size;
+# when it refuses one, the client halves it (see list_registrations).
 PER_PAGE = 500
 MIN_PER_PAGE = 10
 # Bytes of path and query a list request by ID may take in ``revoke_and_confirm``, which
@@ -211,9 +212,7 @@ class CloudflareClient:
         found_lock = threading.Lock()
 
         def look_up(chunk: list[str]) -> None:
-            listed = self.list_registrations(
-                account_id, ids=chunk, status="all", per_page=max(len(chunk), PER_PAGE)
-            )
+            listed = self._list_ids(account_id, chunk)
             with found_lock:
                 _keep_wanted(found, listed, wanted)
 
@@ -230,7 +229,7 @@ class CloudflareClient:
             return RevokedAndListed(result, None, result.lookup_error)
         try:
             confirmation = self._settled(
-                account_id, ids, _states_of(ids, found), set(result.accepted)
+                account_id, ids, _states_of(ids, found), set(result.accepted), max_in_flight
             )
         except CloudflareError as exc:
             return RevokedAndListed(result, None, exc)
@@ -418,26 +417,52 @@ class CloudflareClient:
             status_code=200,
         )
 
-    def registrations_by_id(self, account_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The registrations Cloudflare lists among ``ids`` (``status=all``), keyed by ID."""
+    def _list_ids(self, account_id: str, chunk: list[str]) -> list[dict[str, Any]]:
+        """One list request (and its further pages) by ID, ``status=all``, with a page
+        size to hold the chunk."""
+        return self.list_registrations(
+            account_id, ids=chunk, status="all", per_page=max(len(chunk), PER_PAGE)
+        )
+
+    def registrations_by_id(
+        self, account_id: str, ids: Sequence[str], *, max_in_flight: int = 1
+    ) -> dict[str, dict[str, Any]]:
+        """The registrations Cloudflare lists among ``ids`` (``status=all``), keyed by ID.
+
+        Each list request holds as many IDs as ``ids_per_list`` allows; up to
+        ``max_in_flight`` run at once. The first that fails for good is raised, once the
+        ones in flight have finished; no other starts after it.
+        """
+        if not 1 <= max_in_flight <= POOL_SIZE:
+            raise ValueError(
+                f"Expected 1 <= max_in_flight <= {POOL_SIZE} but received {max_in_flight!r}"
+            )
+        ids = list(ids)
+        size = self.ids_per_list(account_id, ids)
+        chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
         found: dict[str, dict[str, Any]] = {}
         wanted = set(ids)
-        for start in range(0, len(ids), IDS_PER_LIST):
-            chunk = ids[start : start + IDS_PER_LIST]
-            listed = self.list_registrations(account_id, ids=chunk, status="all")
+        for listed in _bounded_map(partial(self._list_ids, account_id), chunks, max_in_flight):
             _keep_wanted(found, listed, wanted)
         return found
 
     def confirm(
-        self, account_id: str, ids: Sequence[str], *, accepted: Collection[str] = ()
+        self,
+        account_id: str,
+        ids: Sequence[str],
+        *,
+        accepted: Collection[str] = (),
+        max_in_flight: int = 1,
     ) -> Confirmation:
         """Ask Cloudflare which of ``ids`` are revoked, still active, or missing.
 
+        Listed as ``registrations_by_id`` does, up to ``max_in_flight`` requests at once.
         IDs in ``accepted`` (a revoke for them was accepted) that are listed as active are
         listed again after each of ``CONFIRM_RECHECKS``, in case the listing lags behind
         the revoke; whatever is still active after that is reported active.
         """
-        return self._settled(account_id, ids, self._states(account_id, ids), accepted)
+        state = self._states(account_id, ids, max_in_flight)
+        return self._settled(account_id, ids, state, accepted, max_in_flight)
 
     def _settled(
         self,
@@ -445,6 +470,7 @@ class CloudflareClient:
         ids: Sequence[str],
         state: dict[str, str],
         accepted: Collection[str],
+        max_in_flight: int,
     ) -> Confirmation:
         """``ids`` sorted by ``state``, once the accepted ones listed active are rechecked."""
         for delay in CONFIRM_RECHECKS:
@@ -456,7 +482,7 @@ class CloudflareClient:
                 f"{len(lagging)} accepted revocation(s) not listed as revoked yet",
                 f"/accounts/{account_id}/devices/registrations",
             )
-            state.update(self._states(account_id, lagging))
+            state.update(self._states(account_id, lagging, max_in_flight))
         return Confirmation(
             *(
                 tuple(i for i in ids if state[i] == kind)
@@ -464,15 +490,44 @@ class CloudflareClient:
             )
         )
 
-    def _states(self, account_id: str, ids: Sequence[str]) -> dict[str, str]:
+    def _states(self, account_id: str, ids: Sequence[str], max_in_flight: int) -> dict[str, str]:
         """Each ID's state as listed: "revoked", "active" or "missing"."""
-        return _states_of(ids, self.registrations_by_id(account_id, ids))
+        found = self.registrations_by_id(account_id, ids, max_in_flight=max_in_flight)
+        return _states_of(ids, found)
 
     def _pause(self, seconds: float, reason: str, path: str) -> None:
         """Wait between requests, announced like the retry policy's waits."""
         if self._retry.on_wait is not None:
             self._retry.on_wait(Wait(seconds, reason, "GET", path))
         self._retry.sleep(seconds)
+
+
+def _bounded_map(call: Callable[[T], R], items: Sequence[T], max_in_flight: int) -> list[R]:
+    """``call`` on every item, up to ``max_in_flight`` at once; results in the order the
+    calls end. The first exception stops new calls and is raised once those in flight end."""
+    if max_in_flight == 1 or len(items) <= 1:
+        return [call(item) for item in items]
+    results: list[R] = []
+    error: BaseException | None = None
+    started = 0
+    with ThreadPoolExecutor(max_workers=min(max_in_flight, len(items))) as pool:
+        running: set[Future[R]] = set()
+        while True:
+            while error is None and len(running) < max_in_flight and started < len(items):
+                running.add(pool.submit(call, items[started]))
+                started += 1
+            if not running:
+                break
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                failure = future.exception()
+                if failure is None:
+                    results.append(future.result())
+                else:
+                    error = error or failure
+    if error is not None:
+        raise error
+    return results
 
 
 def _keep_wanted(

@@ -336,7 +336,11 @@ class DeviceRevocationProvider(ResourceProvider):
         to_check = list(dict.fromkeys(recorded + declared))
         label = resource_label(props)
         with self._client(label) as client:
-            confirmation = client.confirm(account_id, to_check) if to_check else None
+            confirmation = (
+                client.confirm(account_id, to_check, max_in_flight=BATCHES_IN_FLIGHT)
+                if to_check
+                else None
+            )
         revoked = set(confirmation.revoked) if confirmation else set()
         drifted = list(confirmation.active) if confirmation else []
         missing = list(confirmation.missing) if confirmation else []
