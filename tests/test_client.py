@@ -23,8 +23,13 @@ from cloudflare_device_revocation import (
     RevocationError,
     UnprocessableEntityError,
 )
-from cloudflare_device_revocation.emulator import DEFAULT_API_KEY, DEFAULT_EMAIL, Emulator
-from cloudflare_device_revocation.settings import ApiKey, ApiToken
+from cloudflare_device_revocation.emulator import (
+    DEFAULT_API_KEY,
+    DEFAULT_EMAIL,
+    DEFAULT_TOKEN,
+    Emulator,
+)
+from cloudflare_device_revocation.settings import ApiKey, ApiToken, Settings
 from support import ACCOUNT, ClientFactory, GatedSession, SleepRecorder
 
 REVOKE_DEVICES = r"/devices/revoke$"
@@ -257,7 +262,7 @@ def test_connection_refused_is_a_connection_error(sleeps: SleepRecorder) -> None
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    from cloudflare_device_revocation import RetryPolicy, Settings
+    from cloudflare_device_revocation import RetryPolicy
 
     client = CloudflareClient(
         Settings(ApiToken("secret-token-value"), f"http://127.0.0.1:{port}/client/v4"),
@@ -402,16 +407,18 @@ def test_registrations_by_id_looks_up_in_chunks_and_sees_revoked(
     assert all(r.query["status"] == ["all"] for r in lookups)
 
 
+def gated_client(emulator: Emulator, session: GatedSession) -> CloudflareClient:
+    """A client with the default token that sends through ``session``."""
+    settings = Settings(ApiToken(DEFAULT_TOKEN), emulator.base_url)
+    return CloudflareClient(settings, session=session)
+
+
 def test_registrations_by_id_runs_lists_side_by_side_within_the_bound(emulator: Emulator) -> None:
     """With max_in_flight=3, 3,000 IDs take 5 list requests, 3 at once and never more,
     and every ID is found once."""
-    from cloudflare_device_revocation import Settings
-    from cloudflare_device_revocation.emulator import DEFAULT_TOKEN
-
     ids = emulator.state.seed(ACCOUNT, 3_000)
     session = GatedSession(3)  # the first 3 pass only when they are in flight together
-    client = CloudflareClient(Settings(ApiToken(DEFAULT_TOKEN), emulator.base_url), session=session)
-    with client:
+    with gated_client(emulator, session) as client:
         found = client.registrations_by_id(ACCOUNT, ids, max_in_flight=3)
     assert set(found) == set(ids)
     lookups = emulator.requests.matching("GET", r"/registrations$")
@@ -468,13 +475,9 @@ def test_batch_size_guard(client: CloudflareClient) -> None:
 
 def test_batches_in_flight_are_bounded_and_all_land(emulator: Emulator) -> None:
     """max_in_flight=3 sends 1,200 IDs as 6 batches, 3 at once and never more."""
-    from cloudflare_device_revocation import Settings
-    from cloudflare_device_revocation.emulator import DEFAULT_TOKEN
-
     ids = emulator.state.seed(ACCOUNT, 1200)
     session = GatedSession(3)  # the first 3 pass only when they are in flight together
-    client = CloudflareClient(Settings(ApiToken(DEFAULT_TOKEN), emulator.base_url), session=session)
-    with client:
+    with gated_client(emulator, session) as client:
         client.revoke(ACCOUNT, ids, max_in_flight=3)
     requests_ = emulator.requests.matching("POST", REVOKE_REGISTRATIONS)
     assert len(requests_) == 6
